@@ -1,0 +1,145 @@
+"""Intrinsic Quality: IQ = α · Consis + β · r̃ (β = 1 − α), and the report around it."""
+import dataclasses
+import json
+import math
+from typing import Optional
+
+import numpy as np
+from jax.sharding import Mesh
+
+from facequal_jax import consistency as consistency_lib
+from facequal_jax import neighbors as knn_lib
+from facequal_jax import sharding, spectral as spectrum_lib, validation
+from facequal_jax.placement import place_unit_rows
+from facequal_jax.subsets import stratified_identity_subset
+
+SINGLETON_POLICIES = ("exclude", "include")
+
+
+@dataclasses.dataclass(frozen=True)
+class IQReport:
+  """Everything `intrinsic_quality` measured.
+
+  Headline attributes (all in report.json): iq, consistency,
+  effective_rank_normalized, effective_rank, rankme, stable_rank, alpha_req,
+  num_samples, num_identities, num_singletons, k, alpha, beta.
+
+  Per-sample attributes (n = num_samples, in the order of `sample_rows`):
+    sample_rows: int64 [n] rows of the input that were evaluated.
+    labels: int64 [n] their identities.
+    per_sample_consistency: float32 [n] c_i.
+    singleton: bool [n] True where the identity has one sample (left out of
+      Consis under the "exclude" policy).
+    neighbors: k-NN result, indices into the evaluated samples (0 … n − 1).
+  And `identities` (per-identity table) and `spectrum` (full eigenvalues).
+  """
+  iq: float
+  consistency: float
+  effective_rank_normalized: float
+  effective_rank: float
+  rankme: float
+  stable_rank: float
+  alpha_req: float
+  num_samples: int
+  num_identities: int
+  num_singletons: int
+  k: int
+  alpha: float
+  beta: float
+  singletons: str
+  precision: str
+  sample_rows: np.ndarray
+  labels: np.ndarray
+  per_sample_consistency: np.ndarray
+  singleton: np.ndarray
+  neighbors: knn_lib.Neighbors
+  identities: consistency_lib.IdentityTable
+  spectrum: spectrum_lib.Spectrum
+
+  HEADLINE = ("iq", "consistency", "effective_rank_normalized", "effective_rank", "rankme", "stable_rank",
+              "alpha_req", "num_samples", "num_identities", "num_singletons", "k", "alpha", "beta",
+              "singletons", "precision")
+
+  def to_dict(self) -> dict:
+    """The headline numbers as plain Python values (NaN becomes None)."""
+    out = {}
+    for key in self.HEADLINE:
+      value = getattr(self, key)
+      out[key] = None if isinstance(value, float) and math.isnan(value) else value
+    out["num_recomputed_rows"] = self.neighbors.num_recomputed
+    return out
+
+  def to_json(self, indent: Optional[int] = 2) -> str:
+    return json.dumps(self.to_dict(), indent=indent)
+
+
+def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, mesh: Optional[Mesh] = None,
+                      precision: str = "float32", singletons: str = "exclude", subset_size: int = 0,
+                      images_per_identity: int = 0, min_images: int = 2, seed: int = 0, margin: int = 32,
+                      block: int = 2048, chunk_tiles: int = 4) -> IQReport:
+  """Intrinsic Quality of a labelled embedding set.
+
+  Args:
+    embeddings: [N, d] any float dtype (rows are L2-normalised).
+    labels: integer [N] identity of each row.
+    k: neighbours per sample for consistency.
+    alpha: weight of Consis; r̃ gets β = 1 − α.
+    mesh: 1-D mesh (default: all devices).
+    precision: k-NN operand precision, "float32" or "bfloat16" (exact either way).
+    singletons: "exclude" leaves samples whose identity has a single image out
+      of Consis (their c_i is 0 whatever the embedding); "include" keeps them.
+      They always stay in the neighbour database and the spectrum.
+    subset_size: 0 evaluates every row; otherwise a stratified identity subset
+      of about this many rows (see `subsets.stratified_identity_subset`).
+    images_per_identity, min_images, seed: subset options (0 images per
+      identity means k + 1).
+    margin, block, chunk_tiles: k-NN options (see `knn`).
+
+  Returns:
+    IQReport.
+  """
+  if not 0.0 <= alpha <= 1.0:
+    raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+  if singletons not in SINGLETON_POLICIES:
+    raise ValueError(f"singletons must be one of {SINGLETON_POLICIES}, got {singletons!r}")
+  embeddings = validation.check_embeddings(embeddings)
+  labels = validation.check_labels(labels, embeddings.shape[0])
+  if subset_size:
+    rows = stratified_identity_subset(labels, subset_size, images_per_identity or k + 1, min_images, seed)
+    embeddings, labels = embeddings[rows], labels[rows]
+  else:
+    rows = np.arange(embeddings.shape[0])
+  validation.check_k(k, embeddings.shape[0] - 1)
+  mesh = mesh or sharding.make_mesh()
+
+  keep = k if precision == "float32" else k + margin
+  placed = place_unit_rows(embeddings, mesh, block=block, chunk_tiles=chunk_tiles, min_tile=keep)
+  neighbors = knn_lib.search(placed, placed, np.arange(len(rows)), k, mesh=mesh, precision=precision,
+                             margin=margin)
+  spectrum = spectrum_lib.spectrum_of(placed, mesh)
+
+  per_sample = consistency_lib.neighbor_consistency(neighbors.indices, labels)
+  _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+  singleton = counts[inverse] == 1
+  scored = ~singleton if singletons == "exclude" else np.ones_like(singleton)
+  if not scored.any():
+    raise ValueError("every identity has a single sample: neighbour consistency needs identities with "
+                     ">= 2 samples (or singletons='include')")
+  consistency = float(per_sample[scored].mean(dtype=np.float64))
+  return IQReport(
+      iq=alpha * consistency + (1.0 - alpha) * spectrum.effective_rank_normalized,
+      consistency=consistency,
+      effective_rank_normalized=spectrum.effective_rank_normalized,
+      effective_rank=spectrum.effective_rank,
+      rankme=spectrum.rankme,
+      stable_rank=spectrum.stable_rank,
+      alpha_req=spectrum.alpha_req,
+      num_samples=len(rows),
+      num_identities=len(counts),
+      num_singletons=int(singleton.sum()),
+      k=k, alpha=alpha, beta=1.0 - alpha, singletons=singletons, precision=precision,
+      sample_rows=rows, labels=labels, per_sample_consistency=per_sample, singleton=singleton,
+      neighbors=neighbors,
+      identities=consistency_lib.identity_table(neighbors.indices, labels, per_sample),
+      spectrum=spectrum,
+  )

@@ -1,0 +1,6 @@
+"""Every test process sees 8 fake CPU devices, so sharded paths run on 1, 2, 4 and 8."""
+import os
+
+os.environ["XLA_FLAGS"] = " ".join(
+    [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=8"]).strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")

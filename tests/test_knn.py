@@ -1,0 +1,130 @@
+"""fq.knn against a float64 brute force, on 1, 2, 4 and 8 fake devices, both precisions."""
+import numpy as np
+import pytest
+
+import facequal_jax as fq
+from reference import brute_force_knn, clustered_gaussian, lattice_rows
+
+DEVICES = (1, 2, 4, 8)
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _with_duplicates(rng, rows, count):
+  """Copies `count` random rows over other rows (exact duplicates)."""
+  rows = rows.copy()
+  source, target = rng.choice(len(rows), (2, count), replace=False)
+  rows[target] = rows[source]
+  return rows
+
+
+@pytest.fixture(scope="module")
+def lattice_data():
+  """Exactly representable data: every score is a multiple of 1/16, so ties abound."""
+  rng = np.random.default_rng(0)
+  random_rows, _ = lattice_rows(rng, centres=5000, per_row_moves=0, num_rows=5000)
+  clustered_rows, _ = lattice_rows(rng, centres=40, per_row_moves=3, num_rows=5000)
+  return {"random": _with_duplicates(rng, random_rows, 200),
+          "clustered": _with_duplicates(rng, clustered_rows, 200)}
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered"])
+@pytest.mark.parametrize("k", [1, 10, 50])
+@pytest.mark.parametrize("num_devices", DEVICES)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_exact_on_lattice_data_with_ties(lattice_data, kind, k, num_devices, precision):
+  rows = lattice_data[kind]
+  want_indices, want_scores = brute_force_knn(rows, k, query_ids=np.arange(len(rows)))
+  got = fq.knn(rows, k, mesh=fq.make_mesh(num_devices), precision=precision, block=512)
+  np.testing.assert_array_equal(got.indices, want_indices)
+  np.testing.assert_array_equal(got.scores, want_scores.astype(np.float32))
+  assert got.indices.dtype == np.int32 and got.scores.dtype == np.float32
+
+
+def _assert_equal_up_to_near_ties(got, want_indices, want_scores, reference_scores, tol=1e-6):
+  """Indices equal except where float64 scores differ by less than float32 rounding."""
+  np.testing.assert_allclose(got.scores, want_scores, atol=tol, rtol=0)
+  differ = got.indices != want_indices
+  if differ.any():
+    rows = np.nonzero(differ)[0]
+    gap = np.abs(reference_scores[rows, got.indices[differ]] - want_scores[differ])
+    assert gap.max() < tol, f"non-tie mismatches in rows {np.unique(rows)[:10]}"
+  assert differ.any(axis=1).mean() < 0.01
+
+
+@pytest.mark.parametrize("num_devices", DEVICES)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_matches_float64_on_continuous_clusters(num_devices, precision):
+  rng = np.random.default_rng(1)
+  rows, _ = clustered_gaussian(rng, 5000, 48, clusters=100, spread=0.6)
+  rows = _with_duplicates(rng, rows, 100)
+  unit = rows / np.linalg.norm(rows.astype(np.float64), axis=1, keepdims=True)
+  reference_scores = unit @ unit.T
+  want_indices, want_scores = brute_force_knn(rows, 10, query_ids=np.arange(len(rows)))
+  got = fq.knn(rows, 10, mesh=fq.make_mesh(num_devices), precision=precision, block=512)
+  _assert_equal_up_to_near_ties(got, want_indices, want_scores, reference_scores)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_every_device_count_gives_the_one_device_answer(precision):
+  rng = np.random.default_rng(2)
+  rows, _ = clustered_gaussian(rng, 3001, 40, clusters=50, spread=0.5)
+  one = fq.knn(rows, 10, mesh=fq.make_mesh(1), precision=precision, block=256)
+  for num_devices in DEVICES[1:]:
+    many = fq.knn(rows, 10, mesh=fq.make_mesh(num_devices), precision=precision, block=256)
+    np.testing.assert_array_equal(many.indices, one.indices)
+    np.testing.assert_allclose(many.scores, one.scores, atol=1e-6, rtol=0)
+
+
+def test_bf16_candidates_that_cannot_be_certified_are_recomputed(lattice_data):
+  # With scores on a 1/16 grid many rows tie at the candidate boundary, which the
+  # certificate cannot rule out: those rows must be recomputed, and still exact.
+  rows = lattice_data["clustered"]
+  got = fq.knn(rows, 10, mesh=fq.make_mesh(4), precision="bfloat16", margin=2, block=512)
+  want_indices, _ = brute_force_knn(rows, 10, query_ids=np.arange(len(rows)))
+  assert got.num_recomputed > 0
+  np.testing.assert_array_equal(got.indices, want_indices)
+
+
+def test_bf16_certifies_most_rows_on_continuous_data():
+  rng = np.random.default_rng(3)
+  rows, _ = clustered_gaussian(rng, 4000, 64, clusters=80, spread=0.6)
+  got = fq.knn(rows, 10, precision="bfloat16", margin=32, block=512)
+  assert got.num_recomputed < 0.05 * len(rows)
+
+
+@pytest.mark.parametrize("num_devices", (1, 8))
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_subset_queries_against_the_whole_set(lattice_data, num_devices, precision):
+  rows = lattice_data["clustered"]
+  query_rows = np.random.default_rng(4).choice(len(rows), 700, replace=False)
+  want_indices, want_scores = brute_force_knn(rows, 10, queries=rows[query_rows], query_ids=query_rows)
+  got = fq.knn(rows, 10, query_rows=query_rows, mesh=fq.make_mesh(num_devices), precision=precision,
+               block=512)
+  np.testing.assert_array_equal(got.indices, want_indices)
+  np.testing.assert_array_equal(got.scores, want_scores.astype(np.float32))
+
+
+@pytest.mark.parametrize("num_devices", (1, 8))
+def test_external_queries_exclude_nothing(lattice_data, num_devices):
+  rows = lattice_data["random"]
+  queries = rows[:300]  # identical to database rows 0..299: each finds itself first
+  want_indices, _ = brute_force_knn(rows, 5, queries=queries)
+  got = fq.knn(rows, 5, queries=queries, mesh=fq.make_mesh(num_devices), block=512)
+  np.testing.assert_array_equal(got.indices, want_indices)
+  np.testing.assert_array_equal(got.indices[:, 0] <= np.arange(300), True)
+
+
+def test_exclude_self_false_returns_self_or_an_earlier_duplicate():
+  rows = np.eye(6, dtype=np.float32)[[0, 1, 2, 0, 3, 4, 5]]
+  got = fq.knn(rows, 1, exclude_self=False)
+  np.testing.assert_array_equal(got.indices[:, 0], [0, 1, 2, 0, 4, 5, 6])
+
+
+def test_scale_and_dtype_do_not_matter():
+  rng = np.random.default_rng(5)
+  rows, _ = clustered_gaussian(rng, 500, 16, clusters=20, spread=0.4)
+  base = fq.knn(rows, 5)
+  for variant in (rows * 1e-30, rows * 1e30, rows.astype(np.float64), rows.astype(np.float16)):
+    got = fq.knn(variant, 5)
+    agree = (got.indices == base.indices).mean()
+    assert agree > (0.97 if variant.dtype == np.float16 else 0.999)

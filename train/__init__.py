@@ -1,0 +1,1 @@
+"""Training entry points (encoder pretraining and proxy models) live in this package."""
