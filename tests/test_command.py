@@ -1,0 +1,99 @@
+"""`python -m facequal_jax`: the built-in default, an .npz, and a two-process run."""
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import facequal_jax as fq
+from facequal_jax import demo
+from reference import clustered_gaussian
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REQUIRED_KEYS = ("iq", "consistency", "effective_rank_normalized", "effective_rank", "rankme", "num_samples",
+                 "num_identities", "k", "alpha")
+
+
+def _run(args, devices, timeout=300, **popen):
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+  command = [sys.executable, "-m", "facequal_jax", "--config=configs/iq.py"] + args
+  return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, **popen)
+
+
+def _finish(process, timeout=300):
+  output, _ = process.communicate(timeout=timeout)
+  assert process.returncode == 0, output
+  return output
+
+
+def test_builtin_default_runs_on_the_bundled_orl_faces(tmp_path):
+  output = _finish(_run([f"--workdir={tmp_path}"], devices=1))
+  assert "IQ " in output and str(tmp_path / "report.json") in output
+  report = json.loads((tmp_path / "report.json").read_text())
+  assert all(key in report for key in REQUIRED_KEYS)
+  assert report["num_samples"] == 400 and report["num_identities"] == 40 and report["k"] == 10
+  images, labels = demo.load_orl()
+  library = fq.intrinsic_quality(demo.eigenface_embeddings(images), labels)
+  assert report["iq"] == pytest.approx(library.iq, abs=1e-9)
+  with open(tmp_path / "identities.csv") as f:
+    table = list(csv.DictReader(f))
+  assert len(table) == 40 and {row["num_images"] for row in table} == {"10"}
+  per_sample = np.load(tmp_path / "per_sample.npz")
+  assert per_sample["neighbor_rows"].shape == (400, 10)
+  np.testing.assert_allclose(per_sample["consistency"].mean(), report["consistency"], atol=1e-6)
+
+
+def test_npz_embeddings_on_a_subset(tmp_path):
+  rows, labels = clustered_gaussian(np.random.default_rng(0), 1500, 16, clusters=100, spread=0.5)
+  np.savez(tmp_path / "emb.npz", embeddings=rows, labels=labels)
+  _finish(_run([f"--workdir={tmp_path / 'out'}", f"--config.data.embeddings={tmp_path / 'emb.npz'}",
+                "--config.subset.size=500", "--config.k=5", "--config.alpha=0.5"], devices=2))
+  report = json.loads((tmp_path / "out" / "report.json").read_text())
+  direct = fq.intrinsic_quality(rows, labels, k=5, alpha=0.5, subset_size=500)
+  assert report["num_samples"] == direct.num_samples <= 500
+  assert report["iq"] == pytest.approx(direct.iq, abs=1e-6) and report["alpha"] == 0.5
+
+
+def test_missing_embeddings_file_fails_with_its_name(tmp_path):
+  process = _run([f"--workdir={tmp_path}", "--config.data.embeddings=/no/such/file.npz"], devices=1)
+  output, _ = process.communicate(timeout=120)
+  assert process.returncode != 0 and "embeddings file '/no/such/file.npz' does not exist" in output
+  assert not (tmp_path / "report.json").exists()
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_write_the_same_report_as_one(tmp_path):
+  rows, labels = clustered_gaussian(np.random.default_rng(1), 3000, 32, clusters=80, spread=0.7)
+  np.savez(tmp_path / "emb.npz", embeddings=rows, labels=labels)
+  common = [f"--config.data.embeddings={tmp_path / 'emb.npz'}", "--config.knn.block=256"]
+  _finish(_run(common + [f"--workdir={tmp_path / 'one'}"], devices=4))
+  address = f"127.0.0.1:{_free_port()}"
+  processes = [_run(common + [f"--workdir={tmp_path / 'two'}", f"--coordinator_address={address}",
+                              "--num_processes=2", f"--process_id={i}"], devices=2) for i in range(2)]
+  for process in processes:
+    _finish(process)
+  one = json.loads((tmp_path / "one" / "report.json").read_text())
+  two = json.loads((tmp_path / "two" / "report.json").read_text())
+  assert one["num_devices"] == two["num_devices"] == 4
+  for key, value in one.items():
+    if key in ("seconds", "eigenvalues"):
+      continue
+    if isinstance(value, float):
+      assert two[key] == pytest.approx(value, rel=1e-6), key
+    else:
+      assert two[key] == value, key
+  np.testing.assert_allclose(two["eigenvalues"], one["eigenvalues"], rtol=1e-5, atol=1e-9)
+  per_one, per_two = np.load(tmp_path / "one" / "per_sample.npz"), np.load(tmp_path / "two" / "per_sample.npz")
+  np.testing.assert_array_equal(per_two["neighbor_rows"], per_one["neighbor_rows"])
+  np.testing.assert_array_equal(per_two["consistency"], per_one["consistency"])
+  assert (tmp_path / "one" / "identities.csv").read_text() == (tmp_path / "two" / "identities.csv").read_text()
