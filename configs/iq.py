@@ -20,8 +20,32 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
 
   config.data = ml_collections.ConfigDict()
-  config.data.embeddings = ""  # .npz path; "" = bundled ORL faces with eigenfaces.
+  config.data.embeddings = ""  # .npz path; if no source is given: bundled ORL faces.
   config.data.demo_dim = 64  # eigenface dimension of the built-in default.
+  # Face images instead (exactly one): an image folder ROOT/<identity>/<image>,
+  # an insightface/MXNet .rec pack, or a TFDS dataset name with its data_dir.
+  config.data.images = ""
+  config.data.rec = ""
+  config.data.tfds = ""
+  config.data.tfds_dir = ""
+  config.data.tfds_split = "train"
+  config.data.label_noise = 0.0  # fraction of labels flipped to another identity.
+  config.data.max_images_per_identity = 0  # 0 = no cap.
+  config.data.noise_seed = 0
+
+  config.preprocess = ml_collections.ConfigDict()
+  config.preprocess.size = 112  # output side in pixels.
+  config.preprocess.crop = 0  # centred square of this many source pixels; 0 = largest.
+  config.preprocess.channels = "rgb"  # or "grey".
+
+  config.encoder = ml_collections.ConfigDict()
+  config.encoder.dim = 128  # eigenfaces kept.
+  config.encoder.fit_images = 2000  # images the eigenfaces are fitted on.
+
+  config.extract = ml_collections.ConfigDict()
+  config.extract.batch_size = 256
+  config.extract.chunk_rows = 4096  # images per resumable chunk file.
+  config.extract.workers = 0  # decoding threads; 0 = one per core.
 
   config.k = 10  # neighbours per sample.
   config.alpha = 0.2  # IQ = alpha · Consis + (1 − alpha) · r̃.

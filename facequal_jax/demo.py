@@ -13,6 +13,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from facequal_jax.encoders import EigenfaceEncoder
+
 ORL_ASSET = os.path.join(os.path.dirname(__file__), "assets", "orl_faces.png")
 ORL_IDENTITIES, ORL_IMAGES_PER_IDENTITY, ORL_SHAPE = 40, 10, (112, 92)
 
@@ -39,8 +41,5 @@ def load_orl():
 
 
 def eigenface_embeddings(images: np.ndarray, dim: int = 64) -> np.ndarray:
-  """Embeds images [N, H, W] (any numeric dtype) as float32 [N, dim] PCA coefficients."""
-  pixels = images.reshape(len(images), -1).astype(np.float64)
-  centred = pixels - pixels.mean(axis=0)
-  _, _, components = np.linalg.svd(centred, full_matrices=False)
-  return (centred @ components[:dim].T).astype(np.float32)
+  """Eigenfaces fitted on uint8 images [N, H, W] themselves → float32 [N, dim]."""
+  return EigenfaceEncoder.fit(images, dim)(images)

@@ -7,22 +7,29 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from facequal_jax import demo, io, sharding
+from facequal_jax import datasets, demo, io, sharding
 from facequal_jax.consistency import IdentityTable
 from facequal_jax.quality import IQReport, intrinsic_quality
 
 REPORT, IDENTITIES, PER_SAMPLE = "report.json", "identities.csv", "per_sample.npz"
 
 
-def load_data(config: ml_collections.ConfigDict):
-  """Embeddings [N, d], labels [N] and a description of where they came from."""
+def load_data(config: ml_collections.ConfigDict, workdir: str):
+  """Embeddings [N, d], labels [N], where they came from, and the files skipped."""
+  if datasets.has_image_source(config.data):
+    if config.data.embeddings:
+      raise ValueError("give data.embeddings or an image source, not both")
+    if jax.process_count() > 1:
+      raise ValueError("image sources are embedded by one process: extract first, then run IQ "
+                       "multi-process on WORKDIR/embeddings/embeddings.npz")
+    return datasets.embed(config, workdir)
   if config.data.embeddings:
     embeddings, labels = io.load_embeddings_npz(config.data.embeddings)
-    return embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}
+    return embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}, []
   images, labels = demo.load_orl()
   embeddings = demo.eigenface_embeddings(images, config.data.demo_dim)
   return embeddings, labels, {"builtin": "ORL faces (Olivetti Research Laboratory), eigenfaces",
-                              "dim": config.data.demo_dim}
+                              "dim": config.data.demo_dim}, []
 
 
 def write_outputs(report: IQReport, workdir: str, extra: dict) -> None:
@@ -41,7 +48,7 @@ def write_outputs(report: IQReport, workdir: str, extra: dict) -> None:
 def run(config: ml_collections.ConfigDict, workdir: str) -> IQReport:
   """Computes IQ as configured; process 0 writes the outputs into `workdir`."""
   start = time.perf_counter()
-  embeddings, labels, source = load_data(config)
+  embeddings, labels, source, skipped = load_data(config, workdir)
   mesh = sharding.make_mesh(config.mesh.num_devices)
   logging.info("IQ of %d × %d embeddings, %d labels, on %d devices (%d processes)", *embeddings.shape,
                len(np.unique(labels)), sharding.mesh_size(mesh), jax.process_count())
@@ -52,7 +59,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> IQReport:
       seed=config.subset.seed, margin=config.knn.margin, block=config.knn.block,
       chunk_tiles=config.knn.chunk_tiles)
   if jax.process_index() == 0:
-    write_outputs(report, workdir, {"data": source, "subset": config.subset.to_dict(),
+    write_outputs(report, workdir, {"data": source, "skipped": skipped, "subset": config.subset.to_dict(),
                                     "num_devices": sharding.mesh_size(mesh),
                                     "seconds": time.perf_counter() - start})
   return report

@@ -97,3 +97,43 @@ def test_two_processes_write_the_same_report_as_one(tmp_path):
   np.testing.assert_array_equal(per_two["neighbor_rows"], per_one["neighbor_rows"])
   np.testing.assert_array_equal(per_two["consistency"], per_one["consistency"])
   assert (tmp_path / "one" / "identities.csv").read_text() == (tmp_path / "two" / "identities.csv").read_text()
+
+
+SHARED = os.path.join(ROOT, "..", "shared", "data")
+needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+
+
+@needs_shared
+def test_lfw_dev_image_folder_end_to_end(tmp_path):
+  output = _finish(_run(["--config.data.images=../shared/data/lfw_dev", f"--workdir={tmp_path}"], devices=1),
+                   timeout=600)
+  assert "IQ " in output
+  report = json.loads((tmp_path / "report.json").read_text())
+  assert report["num_samples"] == 8156 and report["num_identities"] == 3599 and report["skipped"] == []
+  assert report["num_singletons"] == 2538  # identities with one image, left out of Consis
+  assert (tmp_path / "embeddings" / "embeddings.npz").exists()
+
+
+@needs_shared
+def test_orl_as_folder_rec_and_tfds_gives_one_report(tmp_path):
+  from facequal_jax.data import recordio, sources  # pylint: disable=import-outside-toplevel
+  orl = os.path.join(SHARED, "orl_faces")
+  folder = sources.ImageFolderSource(orl)
+  recordio.write_face_pack(str(tmp_path / "orl.rec"), [(int(folder.labels[i]), folder.read(i))
+                                                       for i in range(len(folder))])
+  small = ["--config.preprocess.size=32", "--config.preprocess.channels=grey", "--config.encoder.dim=32"]
+  runs = {"images": [f"--config.data.images={orl}"], "rec": [f"--config.data.rec={tmp_path / 'orl.rec'}"]}
+  try:
+    from facequal_jax.data import tfds_data  # pylint: disable=import-outside-toplevel
+    tfds_data.prepare_image_folder(orl, str(tmp_path / "tfds"))
+    runs["tfds"] = ["--config.data.tfds=face_folder", f"--config.data.tfds_dir={tmp_path / 'tfds'}"]
+  except ImportError:
+    pass
+  reports = {}
+  for name, args in runs.items():
+    _finish(_run(args + small + [f"--workdir={tmp_path / name}"], devices=2))
+    reports[name] = json.loads((tmp_path / name / "report.json").read_text())
+  for name, report in reports.items():
+    assert report["num_samples"] == 400 and report["num_identities"] == 40, (name, report["skipped"])
+    assert report["iq"] == pytest.approx(reports["images"]["iq"], abs=1e-5), name
+  assert [s["reason"] for s in reports["images"]["skipped"]] == ["not inside an identity folder"]

@@ -1,0 +1,1 @@
+"""Reading face datasets: sources, preprocessing, variants and embedding extraction."""

@@ -1,0 +1,128 @@
+"""Embedding extraction to disk in chunks, resumable after a kill.
+
+Layout of `out_dir`:
+  extract.json            what is being extracted (rows, encoder, preprocessing);
+                          a resume with anything different is refused
+  chunks/chunk_NNNNNN.npz one per `chunk_rows` view positions, written atomically:
+                          positions, embeddings, and the skipped positions with
+                          where / why
+  embeddings.npz          the assembled result: embeddings, labels, positions,
+                          source_rows (written last, atomically)
+
+A killed run restarted with the same arguments redoes only the chunks that are
+missing, so the result has exactly the rows of an uninterrupted run.
+"""
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+from absl import logging
+
+from facequal_jax import io
+from facequal_jax.data.pipeline import decode_batches
+from facequal_jax.data.preprocess import FacePreprocess
+from facequal_jax.data.variants import View
+from facequal_jax.progress import Progress
+
+MANIFEST, CHUNKS, RESULT = "extract.json", "chunks", "embeddings.npz"
+
+
+@dataclasses.dataclass(frozen=True)
+class Extraction:
+  """Embeddings of the samples of a view that decoded.
+
+  Attributes:
+    embeddings: float32 [n, D].
+    labels: int64 [n] identities (the view's labels).
+    positions: int64 [n] positions in the view.
+    source_rows: int64 [n] rows of the source.
+    skipped: (position, where, reason) of each sample that did not decode.
+  """
+  embeddings: np.ndarray
+  labels: np.ndarray
+  positions: np.ndarray
+  source_rows: np.ndarray
+  skipped: List[Tuple[int, str, str]]
+
+
+def _manifest(view: View, encoder_id: str, face: FacePreprocess, chunk_rows: int) -> dict:
+  digest = hashlib.sha256(view.rows.tobytes() + view.labels.tobytes()).hexdigest()
+  return {"num_rows": len(view), "view_sha256": digest, "encoder": encoder_id,
+          "preprocess": dataclasses.asdict(face), "chunk_rows": chunk_rows}
+
+
+def _chunk_path(out_dir: str, number: int) -> str:
+  return os.path.join(out_dir, CHUNKS, f"chunk_{number:06d}.npz")
+
+
+def _extract_chunk(view: View, encode, face: FacePreprocess, positions: np.ndarray, batch_size: int,
+                   workers: int, landmarks, progress: Progress) -> dict:
+  rows_of = dict(zip(view.rows[positions].tolist(), positions.tolist()))
+  good, embeddings, skipped = [], [], []
+  for batch in decode_batches(view.source, view.rows[positions], face, batch_size, workers, landmarks):
+    if len(batch.rows):
+      embeddings.append(np.asarray(encode(batch.images), np.float32))
+      good.extend(rows_of[r] for r in batch.rows.tolist())
+    skipped.extend((rows_of[row], where, reason) for row, where, reason in batch.skipped)
+    progress.advance(len(batch.rows) + len(batch.skipped))
+  return {"positions": np.asarray(good, np.int64),
+          "embeddings": np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32),
+          "skipped_positions": np.asarray([s[0] for s in skipped], np.int64),
+          "skipped_where": np.asarray([s[1] for s in skipped], str),
+          "skipped_reason": np.asarray([s[2] for s in skipped], str)}
+
+
+def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], encoder_id: str, out_dir: str, *,
+                       face: FacePreprocess, chunk_rows: int = 4096, batch_size: int = 256, workers: int = 0,
+                       landmarks: Optional[Callable[[int], np.ndarray]] = None) -> Extraction:
+  """Embeds every sample of `view`, resuming from the chunks already in `out_dir`.
+
+  Args:
+    view: the samples (see `variants.View`).
+    encode: uint8 [B, H, W, C] → float32 [B, D].
+    encoder_id: identifies `encode` (a resume with another encoder is refused).
+    out_dir: where chunks and the result go.
+    face: preprocessing applied before `encode`.
+    chunk_rows: view positions per chunk file (the unit of resumption).
+    batch_size: images per `encode` call.
+    workers: decoding threads (0: one per core).
+    landmarks: optional source row → [5, 2] landmarks.
+  """
+  os.makedirs(os.path.join(out_dir, CHUNKS), exist_ok=True)
+  manifest = _manifest(view, encoder_id, face, chunk_rows)
+  manifest_path = os.path.join(out_dir, MANIFEST)
+  if os.path.exists(manifest_path):
+    with open(manifest_path) as f:
+      previous = json.load(f)
+    if previous != manifest:
+      raise ValueError(f"{out_dir!r} holds an extraction of other data or settings ({manifest_path}); "
+                       "use a new directory")
+  else:
+    io.write_json(manifest_path, manifest)
+
+  num_chunks = -(-len(view) // chunk_rows)
+  done = [n for n in range(num_chunks) if os.path.exists(_chunk_path(out_dir, n))]
+  if done:
+    logging.info("extraction: resuming, %d of %d chunks already in %s", len(done), num_chunks, out_dir)
+  progress = Progress("embedding", total=len(view), unit="images")
+  progress.advance(sum(min(chunk_rows, len(view) - n * chunk_rows) for n in done))
+  for number in range(num_chunks):
+    if number in done:
+      continue
+    positions = np.arange(number * chunk_rows, min((number + 1) * chunk_rows, len(view)))
+    chunk = _extract_chunk(view, encode, face, positions, batch_size, workers, landmarks, progress)
+    io.write_npz(_chunk_path(out_dir, number), **chunk)
+
+  parts = [np.load(_chunk_path(out_dir, n), allow_pickle=False) for n in range(num_chunks)]
+  positions = np.concatenate([p["positions"] for p in parts]).astype(np.int64)
+  embeddings = np.concatenate([p["embeddings"] for p in parts if len(p["positions"])]) if len(positions) else \
+      np.zeros((0, 0), np.float32)
+  skipped = [(int(pos), str(where), str(reason)) for p in parts
+             for pos, where, reason in zip(p["skipped_positions"], p["skipped_where"], p["skipped_reason"])]
+  result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped)
+  io.write_npz(os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
+               positions=result.positions, source_rows=result.source_rows)
+  return result

@@ -1,0 +1,69 @@
+"""Streaming, parallel decode + preprocess of a source's rows into uint8 batches."""
+import concurrent.futures
+import dataclasses
+import os
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from facequal_jax.data import preprocess as preprocess_lib
+from facequal_jax.data import recordio
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+  """Decoded faces of some requested rows.
+
+  Attributes:
+    rows: int64 [b] the requested rows that decoded, in request order.
+    images: uint8 [b, H, W, C].
+    skipped: (row, where, reason) for each requested row that did not decode.
+  """
+  rows: np.ndarray
+  images: np.ndarray
+  skipped: List[Tuple[int, str, str]]
+
+
+def _load(source, row: int, face: preprocess_lib.FacePreprocess, landmarks) -> np.ndarray:
+  image = preprocess_lib.decode(source.read(row))
+  return face(image, None if landmarks is None else landmarks(row))
+
+
+def decode_batches(source, rows: Sequence[int], face: preprocess_lib.FacePreprocess, batch_size: int,
+                   workers: int = 0, landmarks: Optional[Callable[[int], np.ndarray]] = None
+                   ) -> Iterator[Batch]:
+  """Decodes `rows` of `source` in order, `batch_size` at a time, on a thread pool.
+
+  A file that cannot be read or decoded is skipped and reported in its batch's
+  `skipped`; it never stops the stream.
+
+  Args:
+    source: a face source (see `sources.py`).
+    rows: rows to decode.
+    face: the preprocessing (output shape `face.shape`).
+    batch_size: rows requested per batch.
+    workers: decoding threads (0: one per CPU core).
+    landmarks: optional row → float [5, 2] landmarks for alignment.
+  """
+  workers = workers or os.cpu_count() or 1
+  rows = np.asarray(rows, np.int64)
+
+  def task(row):
+    try:
+      return _load(source, int(row), face, landmarks), None
+    except (OSError, preprocess_lib.DecodeError, recordio.RecordIOError) as error:
+      return None, str(error)
+
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    pending = pool.map(task, batches[0]) if batches else None
+    for number, batch_rows in enumerate(batches):
+      results = list(pending)
+      # Start decoding the next batch while the caller works on this one.
+      pending = pool.map(task, batches[number + 1]) if number + 1 < len(batches) else None
+      good = [i for i, (image, _) in enumerate(results) if image is not None]
+      skipped = [(int(batch_rows[i]), source.describe(int(batch_rows[i])), reason)
+                 for i, (image, reason) in enumerate(results) if image is None]
+      images = (np.stack([results[i][0] for i in good]) if good
+                else np.zeros((0,) + face.shape, np.uint8))
+      yield Batch(batch_rows[good], images, skipped)

@@ -1,0 +1,84 @@
+"""From the `data` section of a config to labelled embeddings.
+
+Sources: `data.images` (image folder), `data.rec` (RecordIO pack), `data.tfds`
+(+ `data.tfds_dir`). The view can carry label noise and a per-identity cap;
+faces are decoded, preprocessed and embedded by eigenfaces fitted on a sample
+of the view, with resumable extraction into `WORKDIR/embeddings/`.
+"""
+import os
+from typing import List, Tuple
+
+import ml_collections
+import numpy as np
+from absl import logging
+
+from facequal_jax import sharding
+from facequal_jax.data import extract, pipeline, variants
+from facequal_jax.data.preprocess import FacePreprocess
+from facequal_jax.data.sources import ImageFolderSource, RecordIOSource
+from facequal_jax.encoders import EigenfaceEncoder
+
+ENCODER_FILE = "encoder.npz"
+
+
+def has_image_source(data: ml_collections.ConfigDict) -> bool:
+  return bool(data.images or data.rec or data.tfds)
+
+
+def build_source(data: ml_collections.ConfigDict, workdir: str):
+  """The one face source the config names, and a description of it."""
+  named = [key for key in ("images", "rec", "tfds") if data[key]]
+  if len(named) != 1:
+    raise ValueError(f"give exactly one of data.images, data.rec, data.tfds (got {named or 'none'})")
+  if data.images:
+    return ImageFolderSource(data.images), {"images": os.path.abspath(data.images)}
+  if data.rec:
+    return RecordIOSource(data.rec), {"rec": os.path.abspath(data.rec)}
+  if not data.tfds_dir:
+    raise ValueError("data.tfds needs data.tfds_dir, the folder holding the prepared dataset")
+  from facequal_jax.data.tfds_data import TfdsSource  # pylint: disable=import-outside-toplevel  (optional extra)
+  source = TfdsSource(data.tfds, data.tfds_dir, os.path.join(workdir, "tfds_cache"), split=data.tfds_split)
+  return source, {"tfds": data.tfds, "tfds_dir": os.path.abspath(data.tfds_dir), "split": data.tfds_split}
+
+
+def build_view(source, data: ml_collections.ConfigDict) -> variants.View:
+  view = variants.full_view(source)
+  if data.max_images_per_identity:
+    view = variants.cap_images_per_identity(view, data.max_images_per_identity, data.noise_seed)
+  if data.label_noise:
+    view = variants.flip_labels(view, data.label_noise, data.noise_seed)
+  return view
+
+
+def fit_encoder(view: variants.View, face: FacePreprocess, config: ml_collections.ConfigDict,
+                workdir: str) -> EigenfaceEncoder:
+  """Eigenfaces fitted on up to `encoder.fit_images` samples spread over the view (kept in workdir)."""
+  path = os.path.join(workdir, ENCODER_FILE)
+  if os.path.exists(path):
+    return EigenfaceEncoder.load(path)
+  count = min(config.encoder.fit_images, len(view))
+  rows = view.rows[np.linspace(0, len(view) - 1, count).astype(np.int64)]
+  images = np.concatenate([b.images for b in pipeline.decode_batches(view.source, rows, face, 512,
+                                                                     config.extract.workers)])
+  logging.info("fitting %d eigenfaces on %d images of shape %s", config.encoder.dim, len(images), face.shape)
+  encoder = EigenfaceEncoder.fit(images, config.encoder.dim)
+  encoder.save(path)
+  return encoder
+
+
+def embed(config: ml_collections.ConfigDict, workdir: str) -> Tuple[np.ndarray, np.ndarray, dict, List[dict]]:
+  """Embeddings [n, D], labels [n], a description, and every skipped file with its reason."""
+  source, description = build_source(config.data, workdir)
+  view = build_view(source, config.data)
+  face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels)
+  encoder = fit_encoder(view, face, config, workdir)
+  mesh = sharding.make_mesh()
+  result = extract.extract_embeddings(
+      view, lambda images: encoder(images, mesh), encoder.fingerprint(), os.path.join(workdir, "embeddings"),
+      face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
+      workers=config.extract.workers)
+  skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
+  skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
+  description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,
+                     encoder=encoder.fingerprint())
+  return result.embeddings, result.labels, description, skipped

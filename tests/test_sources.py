@@ -1,0 +1,93 @@
+"""Image folders: exact counts on ORL; every bad file reported, every good one read."""
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facequal_jax.data.pipeline import decode_batches
+from facequal_jax.data.preprocess import FacePreprocess
+from facequal_jax.data.sources import ImageFolderSource
+
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
+ORL = os.path.join(SHARED, "orl_faces")
+
+
+def _encoded(array, fmt):
+  buffer = io.BytesIO()
+  Image.fromarray(array).save(buffer, format=fmt)
+  return buffer.getvalue()
+
+
+@pytest.mark.skipif(not os.path.isdir(ORL), reason="../shared/data/orl_faces not present")
+def test_orl_folder_has_exact_counts_and_decodes():
+  source = ImageFolderSource(ORL)
+  assert len(source) == 400 and len(source.identity_names) == 40
+  np.testing.assert_array_equal(np.bincount(source.labels), [10] * 40)
+  assert source.identity_names == sorted(f"s{i}" for i in range(1, 41))
+  assert source.listing_skipped == [(os.path.join(ORL, "README"), "not inside an identity folder")]
+  face = FacePreprocess(size=32, channels="grey")
+  batches = list(decode_batches(source, range(len(source)), face, batch_size=64, workers=2))
+  assert sum(len(b.rows) for b in batches) == 400 and not any(b.skipped for b in batches)
+  first = batches[0].images[0, :, :, 0]
+  want = np.asarray(Image.open(source.paths[0]).crop((0, 10, 92, 102)).resize((32, 32), Image.BILINEAR))
+  np.testing.assert_array_equal(first, want)
+
+
+@pytest.fixture
+def planted_folder(tmp_path):
+  """Two identities with good files under odd names and five kinds of bad file."""
+  rng = np.random.default_rng(0)
+  faces = {name: rng.integers(0, 256, (40, 30, 3), dtype=np.uint8) for name in "abcdef"}
+  good = {
+      "alice/a.jpg": _encoded(faces["a"], "PNG"),          # PNG behind a .jpg name
+      "alice/b": _encoded(faces["b"], "JPEG"),             # no extension
+      "alice/c.PGM": _encoded(faces["c"][..., 0], "PPM"),  # grey PGM, upper-case extension
+      "bob/d.txt": _encoded(faces["d"], "GIF"),            # GIF behind .txt
+      "bob/e.png": _encoded(faces["e"], "PNG"),
+  }
+  truncated = _encoded(faces["f"], "JPEG")
+  bad = {
+      "alice/empty.jpg": b"",
+      "alice/noise.jpg": rng.integers(0, 256, 500, dtype=np.uint8).tobytes(),
+      "bob/cut.jpg": truncated[: len(truncated) // 2],
+      "bob/header_only.png": _encoded(faces["f"], "PNG")[:40],
+      "bob/text.png": b"this is not an image\n",
+  }
+  for name, data in {**good, **bad}.items():
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+  (tmp_path / "stray.jpg").write_bytes(good["alice/b"])
+  (tmp_path / ".hidden").write_bytes(b"")
+  (tmp_path / "bob" / "nested").mkdir()
+  return tmp_path, sorted(good), sorted(bad)
+
+
+def test_every_bad_file_is_reported_and_every_good_one_read(planted_folder):
+  root, good, bad = planted_folder
+  source = ImageFolderSource(str(root))
+  assert source.identity_names == ["alice", "bob"]
+  assert sorted(path for path, _ in source.listing_skipped) == [str(root / "bob" / "nested"),
+                                                               str(root / "stray.jpg")]
+  batches = list(decode_batches(source, range(len(source)), FacePreprocess(size=16), batch_size=3, workers=2))
+  read = sorted(os.path.relpath(source.paths[r], root) for b in batches for r in b.rows)
+  skipped = {os.path.relpath(where, root): reason for b in batches for _, where, reason in b.skipped}
+  assert read == good
+  assert sorted(skipped) == bad
+  assert skipped["alice/empty.jpg"] == "empty file (0 bytes)"
+  assert all(reason.startswith("cannot decode image") for name, reason in skipped.items() if name != "alice/empty.jpg")
+  assert all(b.images.shape[1:] == (16, 16, 3) and b.images.dtype == np.uint8 for b in batches)
+
+
+def test_labels_follow_sorted_identity_names(planted_folder):
+  root, _, _ = planted_folder
+  source = ImageFolderSource(str(root))
+  for path, label in zip(source.paths, source.labels):
+    assert source.identity_names[label] == os.path.basename(os.path.dirname(path))
+
+
+def test_missing_folder():
+  with pytest.raises(FileNotFoundError, match="image folder '/no/such' does not exist"):
+    ImageFolderSource("/no/such")
