@@ -1,11 +1,18 @@
-r"""All-pairs self k-NN benchmark: facequal_jax paths side by side with plain JAX.
+r"""All-pairs self k-NN benchmark: facequal_jax paths side by side with their peers.
 
-Every path runs in this one process on the same random unit vectors; the table
-gives time, effective TFLOP/s (2·N²·d / time), peak resident memory of the
-process during the path, and recall@k against facequal_jax float32 (exact).
+Every path runs in this one process on the same random unit vectors. For each
+(N, d, k) the table gives time, effective TFLOP/s (2·N²·d / time), that as a
+fraction of the matmul ceiling measured at start (float32 at HIGHEST precision
+and bf16), peak device memory (accelerators) or peak resident host memory
+(CPU) during the path, and recall@k against the first exact facequal_jax path.
 
-  python benchmarks/knn.py --sizes=100000 --dim=512 --k=10
-  python benchmarks/knn.py --sizes=20000,50000 --paths=fq_float32,jax_topk --json_out=/tmp/knn.json
+  python benchmarks/knn.py --sizes=50000 --dims=512 --ks=10                     # the CPU comparison
+  python benchmarks/knn.py --sizes=65536,262144,1048576 --dims=128,512 --ks=10,100 \
+      --paths=fq_bfloat16,fq_float32,jax_topk,torch --max_n=1048576 --json_out=/tmp/knn.json   # a GPU
+
+Peers: plain JAX `dot` + `lax.top_k` per query block; faiss-cpu `IndexFlatIP`
+(`pip install -e ".[bench]"`); PyTorch `mm` + `topk` (bf16 on GPU) when torch
+is installed.
 """
 import json
 import re
@@ -20,26 +27,31 @@ from jax import lax
 
 import facequal_jax as fq
 
-_SIZES = flags.DEFINE_list("sizes", ["100000"], "Row counts N.")
-_DIM = flags.DEFINE_integer("dim", 512, "Embedding dimension d.")
-_K = flags.DEFINE_integer("k", 10, "Neighbours per row.")
-_PATHS = flags.DEFINE_list("paths", ["fq_float32", "jax_topk"], "Paths to run, from PATHS.")
+_SIZES = flags.DEFINE_list("sizes", ["50000"], "Row counts N.")
+_DIMS = flags.DEFINE_list("dims", ["512"], "Embedding dimensions d.")
+_KS = flags.DEFINE_list("ks", ["10"], "Neighbours per row.")
+_MAX_N = flags.DEFINE_integer("max_n", 1 << 20, "Sizes above this are skipped.")
+_PATHS = flags.DEFINE_list("paths", ["fq_float32", "fq_float32_ring", "jax_topk", "faiss"],
+                           "Paths to run, from PATHS.")
 _BLOCK = flags.DEFINE_integer("block", 2048, "Rows per tile / query block.")
 _JSON_OUT = flags.DEFINE_string("json_out", None, "Optional JSON file for the rows of the table.")
 
 
-def _fq(precision):
+def _fq(precision, symmetric=True):
   def run(x, k):
-    result = fq.knn(x, k, precision=precision, block=_BLOCK.value)
-    return result.indices
+    return fq.knn(x, k, precision=precision, block=_BLOCK.value, symmetric=symmetric).indices
   return run
+
+
+def _fq_stream(x, k):
+  return fq.streaming_knn(x, k, tile=_BLOCK.value).indices
 
 
 def _jax_topk(x, k):
   """Plain JAX peer: normalise, then per query block a float32 dot and lax.top_k."""
   x = jnp.asarray(x)
   x = x / jnp.linalg.norm(x, axis=1, keepdims=True)
-  n, block = x.shape[0], _BLOCK.value
+  n, block = x.shape[0], min(_BLOCK.value, x.shape[0])
 
   @jax.jit
   def query_block(start):
@@ -56,13 +68,43 @@ def _jax_topk(x, k):
   return np.concatenate(out)
 
 
-PATHS = {"fq_float32": _fq("float32"), "fq_bfloat16": _fq("bfloat16"), "jax_topk": _jax_topk}
+def _faiss(x, k):
+  """faiss-cpu exact inner-product index on unit rows; the row itself dropped."""
+  import faiss  # pylint: disable=import-outside-toplevel  (optional peer)
+  x = x / np.linalg.norm(x, axis=1, keepdims=True)
+  index = faiss.IndexFlatIP(x.shape[1])
+  index.add(x)
+  _, found = index.search(x, k + 1)
+  return np.stack([row[row != i][:k] for i, row in enumerate(found)])
+
+
+def _torch(x, k):
+  """PyTorch peer: per 4096-query block `mm` + `topk` (bf16 on GPU, float32 on CPU)."""
+  import torch  # pylint: disable=import-outside-toplevel  (optional peer)
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+  dtype = torch.bfloat16 if device == "cuda" else torch.float32
+  data = torch.nn.functional.normalize(torch.from_numpy(x).to(device), dim=1).to(dtype)
+  out = []
+  for start in range(0, len(x), 4096):
+    scores = data[start:start + 4096] @ data.T
+    scores[torch.arange(len(scores)), torch.arange(start, start + len(scores))] = -float("inf")
+    out.append(torch.topk(scores, k, dim=1).indices.cpu().numpy())
+  return np.concatenate(out)
+
+
+PATHS = {"fq_float32": _fq("float32"), "fq_float32_ring": _fq("float32", symmetric=False),
+         "fq_bfloat16": _fq("bfloat16"), "fq_stream": _fq_stream, "jax_topk": _jax_topk, "faiss": _faiss,
+         "torch": _torch}
+EXACT_REFERENCES = ("fq_float32", "fq_float32_ring", "fq_bfloat16", "fq_stream")
 
 
 class PeakMemory:
-  """Peak resident set size of this process while inside the `with` block (GiB)."""
+  """Peak memory while inside the `with` block (GiB): device peak on accelerators, else host RSS."""
 
   def __enter__(self):
+    self.device = jax.devices()[0]
+    stats = self.device.memory_stats() if self.device.platform != "cpu" else None
+    self.kind = "device" if stats and "peak_bytes_in_use" in stats else "host"
     try:  # Linux: writing 5 resets the VmHWM high-water mark.
       with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -73,46 +115,74 @@ class PeakMemory:
     self._thread.start()
     return self
 
-  @staticmethod
-  def _read(field):
+  def _now(self):
+    if self.kind == "device":
+      return self.device.memory_stats()["peak_bytes_in_use"]
     with open("/proc/self/status") as f:
-      return int(re.search(rf"{field}:\s+(\d+) kB", f.read()).group(1)) * 1024
+      return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)) * 1024
 
   def _sample(self):
     while not self._stop.wait(0.05):
-      self.peak = max(self.peak, self._read("VmRSS"))
+      self.peak = max(self.peak, self._now())
 
   def __exit__(self, *exc):
     self._stop.set()
     self._thread.join()
-    self.peak = max(self.peak, self._read("VmHWM")) / 2 ** 30
+    if self.kind == "host":
+      with open("/proc/self/status") as f:
+        self.peak = max(self.peak, int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) * 1024)
+    self.peak = max(self.peak, self._now()) / 2 ** 30
+
+
+def matmul_ceiling():
+  """Measured TFLOP/s of a large square matmul: {"float32": HIGHEST precision, "bfloat16": …}."""
+  size = 8192 if jax.default_backend() != "cpu" else 2048
+  out = {}
+  for name, dtype, precision in (("float32", jnp.float32, lax.Precision.HIGHEST),
+                                 ("bfloat16", jnp.bfloat16, lax.Precision.DEFAULT)):
+    a = jnp.ones((size, size), dtype)
+    f = jax.jit(lambda a: jnp.dot(a, a, precision=precision, preferred_element_type=jnp.float32))
+    f(a).block_until_ready()
+    start = time.perf_counter()
+    for _ in range(3):
+      f(a).block_until_ready()
+    out[name] = 3 * 2 * size ** 3 / (time.perf_counter() - start) / 1e12
+  return out
 
 
 def main(argv):
   del argv
+  ceiling = matmul_ceiling()
+  print(f"backend {jax.default_backend()}, {jax.device_count()} devices; matmul ceiling "
+        f"float32 {ceiling['float32']:.3f} TFLOP/s, bf16 {ceiling['bfloat16']:.3f} TFLOP/s")
+  print(f"{'path':<16}{'N':>10}{'d':>5}{'k':>5}{'seconds':>10}{'TFLOP/s':>9}{'of ceil':>9}"
+        f"{'peak GiB':>10}{'recall':>8}")
   rows = []
-  print(f"backend {jax.default_backend()}, {jax.device_count()} devices, d={_DIM.value}, k={_K.value}")
-  print(f"{'path':<14}{'N':>10}{'seconds':>10}{'TFLOP/s':>10}{'peak RSS GiB':>14}{'recall':>9}")
-  for n in map(int, _SIZES.value):
-    x = np.random.default_rng(0).normal(size=(n, _DIM.value)).astype(np.float32)
-    exact = None
-    for name in _PATHS.value:
-      PATHS[name](x[:4096], _K.value)  # compile and warm up on a small slice
-      with PeakMemory() as memory:
-        start = time.perf_counter()
-        indices = PATHS[name](x, _K.value)
-        seconds = time.perf_counter() - start
-      if exact is None and name == "fq_float32":
-        exact = indices
-      recall = (float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(indices, exact)]) / _K.value)
-                if exact is not None else float("nan"))
-      row = dict(path=name, n=n, d=_DIM.value, k=_K.value, seconds=seconds,
-                 tflops=2.0 * n * n * _DIM.value / seconds / 1e12, peak_rss_gib=memory.peak, recall=recall)
-      rows.append(row)
-      print(f"{name:<14}{n:>10,}{seconds:>10.2f}{row['tflops']:>10.3f}{memory.peak:>14.2f}{recall:>9.4f}")
+  for n in (int(s) for s in _SIZES.value if int(s) <= _MAX_N.value):
+    for d in map(int, _DIMS.value):
+      x = np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)
+      for k in map(int, _KS.value):
+        exact = None
+        for name in _PATHS.value:
+          PATHS[name](x[:4096], k)  # compile and warm up the peers' libraries
+          with PeakMemory() as memory:
+            start = time.perf_counter()
+            indices = PATHS[name](x, k)
+            seconds = time.perf_counter() - start
+          if exact is None and name in EXACT_REFERENCES:
+            exact = indices
+          recall = (float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(indices, exact)])) / k
+                    if exact is not None else float("nan"))
+          tflops = 2.0 * n * n * d / seconds / 1e12
+          reference = ceiling["bfloat16" if "bfloat16" in name or name == "torch" else "float32"]
+          row = dict(path=name, n=n, d=d, k=k, seconds=seconds, tflops=tflops, fraction_of_ceiling=tflops / reference,
+                     peak_gib=memory.peak, memory_kind=memory.kind, recall=recall)
+          rows.append(row)
+          print(f"{name:<16}{n:>10,}{d:>5}{k:>5}{seconds:>10.2f}{tflops:>9.3f}{tflops / reference:>9.2f}"
+                f"{memory.peak:>10.2f}{recall:>8.4f}", flush=True)
   if _JSON_OUT.value:
     with open(_JSON_OUT.value, "w") as f:
-      json.dump(rows, f, indent=2)
+      json.dump({"ceiling_tflops": ceiling, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

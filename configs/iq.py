@@ -62,6 +62,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.knn.margin = 32  # extra bf16 candidates per row.
   config.knn.block = 2048  # rows per tile.
   config.knn.chunk_tiles = 4  # query tiles per device per step (progress granularity).
+  config.knn.symmetric = True  # score each pair once for both rows (half the FLOPs).
+  config.knn.kernel = "auto"  # "auto" (fused Pallas for bf16 on GPU), "xla", "pallas".
 
   config.mesh = ml_collections.ConfigDict()
   config.mesh.num_devices = 0  # 0 = all devices (of all processes).

@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-from facequal_jax import sharding, topk, validation
+from facequal_jax import fused, sharding, topk
 from facequal_jax.placement import DeviceRows, place_unit_rows
 from facequal_jax.progress import Progress
 
@@ -65,7 +65,7 @@ def _bf16_residual(x: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _max_bf16_residual(x: jax.Array) -> jax.Array:
+def max_bf16_residual(x: jax.Array) -> jax.Array:
   return jnp.max(_bf16_residual(x))
 
 
@@ -80,7 +80,7 @@ def _bf16_error_bound(query_residual: jax.Array, database_residual: jax.Array, d
   return query_residual + (1.0 + query_residual) * database_residual + 4.0 * dim * _FLOAT32_EPS
 
 
-def _tile_scores(q: jax.Array, x: jax.Array, precision: str) -> jax.Array:
+def tile_scores(q: jax.Array, x: jax.Array, precision: str) -> jax.Array:
   """Cosine scores of a query tile [Bq, d] against a database tile [Bd, d] → float32 [Bq, Bd]."""
   if precision == "bfloat16":
     return lax.dot_general(q.astype(jnp.bfloat16), x.astype(jnp.bfloat16), (((1,), (1,)), ((), ())),
@@ -105,8 +105,84 @@ def _rescore(q: jax.Array, x: jax.Array, positions: jax.Array, keep: jax.Array) 
   return jnp.where(keep, exact, -jnp.inf)
 
 
-def _chunk_search(queries, query_ids, database, chunk_start, database_residual, *, k, keep, query_tile, database_tile,
-                  chunk_rows, num_database, num_devices, precision):
+def candidates(scores: jax.Array, first: jax.Array, keep: int, q: jax.Array, x: jax.Array, bf16: bool):
+  """The best `keep` columns of each row of a score tile, rescored in float32 in bf16 mode.
+
+  Args:
+    scores: float32 [Bq, Bd] (excluded entries -inf); column t is database row
+      `first + t`.
+    first: int32 scalar.
+    keep: candidates per row.
+    q, x: float32 unit rows of the tile's queries [Bq, d] and columns [Bd, d].
+    bf16: whether `scores` came from bf16 operands (then float32 rescores ride along).
+
+  Returns:
+    (keys [Bq, keep], indices [Bq, keep]) plus, in bf16 mode, float32 rescores.
+  """
+  values, indices = topk.select_in_tile(scores, first, keep)
+  if not bf16:
+    return values, indices
+  return values, indices, _rescore(q, x, indices - first, values > -jnp.inf)
+
+
+def empty_state(rows: int, keep: int, bf16: bool):
+  """Running top-`keep` state of `rows` rows with no candidate yet."""
+  empty_scores = jnp.full((rows, keep), -jnp.inf, jnp.float32)
+  state = (empty_scores, jnp.full((rows, keep), topk.EMPTY_INDEX, jnp.int32))
+  return state + (empty_scores,) if bf16 else state
+
+
+def merge_candidates(state, found, keep: int):
+  """Merges candidate lists (same layout as `empty_state`) and keeps the best `keep`."""
+  payload = ((state[2], found[2]),) if len(state) == 3 else ()
+  return topk.merge(state[0], state[1], found[0], found[1], keep, *payload)
+
+
+def finalize(state, rows: jax.Array, k: int, database_residual: jax.Array):
+  """Final top-k of a search state.
+
+  Args:
+    state: running state of R rows (see `empty_state`).
+    rows: float32 [R, d] the unit query rows (for the bf16 error bound).
+    k: neighbours returned.
+    database_residual: float32 scalar, max ‖x − bf16(x)‖ over database rows.
+
+  Returns:
+    (indices int32 [R, k], scores float32 [R, k], certified bool [R]).
+  """
+  if len(state) == 2:
+    return state[1][:, :k], state[0][:, :k], jnp.ones((rows.shape[0],), bool)
+  candidate_scores, indices, exact = state
+  exact, indices = topk.sort_rows(exact, indices)
+  last_candidate = candidate_scores[:, -1]
+  bound = _bf16_error_bound(_bf16_residual(rows), database_residual, rows.shape[1])
+  # Every row outside the candidates has a bf16 score <= last_candidate, so its
+  # float32 score is <= last_candidate + bound. A -inf last candidate means all
+  # rows were candidates.
+  certified = (last_candidate == -jnp.inf) | (exact[:, k - 1] > last_candidate + bound)
+  return indices[:, :k], exact[:, :k], certified
+
+
+def _fused_candidates(q_chunk, qid_chunk, shard, first, *, keep, query_tile, num_database, interpret):
+  """Candidates of a whole shard from the fused Pallas kernel, rescored in float32 tile by tile."""
+  block = lambda rows: 64 if rows % 64 == 0 else 16
+  keys, indices = fused.select(q_chunk, qid_chunk, shard, first, keep=keep, num_rows=num_database,
+                               query_block=block(q_chunk.shape[0]), database_block=block(shard.shape[0]),
+                               interpret=interpret)
+
+  def rescore_tile(i, exact):
+    q = lax.dynamic_slice_in_dim(q_chunk, i * query_tile, query_tile)
+    tile_keys = lax.dynamic_slice_in_dim(keys, i * query_tile, query_tile)
+    tile_indices = lax.dynamic_slice_in_dim(indices, i * query_tile, query_tile)
+    scores = _rescore(q, shard, tile_indices - first, tile_keys > -jnp.inf)
+    return lax.dynamic_update_slice_in_dim(exact, scores, i * query_tile, axis=0)
+
+  exact = lax.fori_loop(0, q_chunk.shape[0] // query_tile, rescore_tile, jnp.zeros_like(keys))
+  return keys, indices, exact
+
+
+def _chunk_search(queries, query_ids, database, chunk_start, database_residual, *, k, keep, query_tile,
+                  database_tile, chunk_rows, num_database, num_devices, precision, kernel):
   """Per-device body (inside shard_map) answering `chunk_rows` local query rows.
 
   Args:
@@ -117,6 +193,8 @@ def _chunk_search(queries, query_ids, database, chunk_start, database_residual, 
     database_residual: float32 [1], max ‖x − bf16(x)‖ over all database rows.
     k: neighbours returned; keep: candidates kept while searching (k, or
       k + margin in bf16 mode).
+    kernel: "xla" (tiled dot + selection), "pallas" (the fused kernel), or
+      "pallas_interpret" (the fused kernel in interpret mode, for CPU tests).
 
   Returns:
     (indices int32 [C, k], scores float32 [C, k], certified bool [C]).
@@ -130,6 +208,12 @@ def _chunk_search(queries, query_ids, database, chunk_start, database_residual, 
 
   def visit_shard(state, shard, source):
     """Merges the candidates of one database shard into the running state."""
+    if kernel != "xla":
+      first = (source * rows_per_shard).astype(jnp.int32)
+      found = _fused_candidates(q_chunk, qid_chunk, shard, first, keep=keep, query_tile=query_tile,
+                                num_database=num_database, interpret=kernel == "pallas_interpret")
+      return merge_candidates(state, found, keep)
+
     def query_tile_step(i, state):
       q = lax.dynamic_slice_in_dim(q_chunk, i * query_tile, query_tile)
       qid = lax.dynamic_slice_in_dim(qid_chunk, i * query_tile, query_tile)
@@ -140,12 +224,8 @@ def _chunk_search(queries, query_ids, database, chunk_start, database_residual, 
         first = (source * rows_per_shard + j * database_tile).astype(jnp.int32)
         columns = first + jnp.arange(database_tile, dtype=jnp.int32)
         excluded = (columns[None, :] == qid[:, None]) | (columns >= num_database)[None, :]
-        scores = jnp.where(excluded, -jnp.inf, _tile_scores(q, x, precision))
-        values, indices = topk.select_in_tile(scores, first, keep)
-        if not bf16:
-          return topk.merge(tile_state[0], tile_state[1], values, indices, keep)
-        exact = _rescore(q, x, indices - first, values > -jnp.inf)
-        return topk.merge(tile_state[0], tile_state[1], values, indices, keep, (tile_state[2], exact))
+        scores = jnp.where(excluded, -jnp.inf, tile_scores(q, x, precision))
+        return merge_candidates(tile_state, candidates(scores, first, keep, q, x, bf16), keep)
 
       tile_state = lax.fori_loop(0, rows_per_shard // database_tile, database_tile_step, tile_state)
       return tuple(lax.dynamic_update_slice_in_dim(s, t, i * query_tile, axis=0)
@@ -153,11 +233,7 @@ def _chunk_search(queries, query_ids, database, chunk_start, database_residual, 
 
     return lax.fori_loop(0, chunk_rows // query_tile, query_tile_step, state)
 
-  empty_scores = jnp.full((chunk_rows, keep), -jnp.inf, jnp.float32)
-  state = (empty_scores, jnp.full((chunk_rows, keep), topk.EMPTY_INDEX, jnp.int32))
-  if bf16:
-    state += (empty_scores,)
-  state = visit_shard(state, database, me)
+  state = visit_shard(empty_state(chunk_rows, keep, bf16), database, me)
   if num_devices > 1:
     # Device p receives the shard of p + 1, so at step t it holds shard p + t.
     ring = [(p, (p - 1) % num_devices) for p in range(num_devices)]
@@ -168,42 +244,34 @@ def _chunk_search(queries, query_ids, database, chunk_start, database_residual, 
       return visit_shard(state, shard, (me + t) % num_devices), shard
 
     state, _ = lax.fori_loop(1, num_devices, ring_step, (state, database))
-
-  if not bf16:
-    return state[1][:, :k], state[0][:, :k], jnp.ones((chunk_rows,), bool)
-  candidate_scores, indices, exact = state
-  exact, indices = topk.sort_rows(exact, indices)
-  last_candidate = candidate_scores[:, keep - 1]
-  bound = _bf16_error_bound(_bf16_residual(q_chunk), database_residual[0], q_chunk.shape[1])
-  # Every row outside the candidates has a bf16 score <= last_candidate, so its
-  # float32 score is <= last_candidate + bound. A -inf last candidate means all
-  # rows were candidates.
-  certified = (last_candidate == -jnp.inf) | (exact[:, k - 1] > last_candidate + bound)
-  return indices[:, :k], exact[:, :k], certified
+  return finalize(state, q_chunk, k, database_residual[0])
 
 
 @functools.lru_cache(maxsize=64)
 def _search_fn(mesh: Mesh, k: int, keep: int, query_tile: int, database_tile: int, chunk_rows: int,
-               num_database: int, precision: str):
+               num_database: int, precision: str, kernel: str):
   """The jitted, sharded chunk search for one static configuration."""
   row, replicated = PartitionSpec(sharding.ROWS), PartitionSpec()
   body = functools.partial(
       _chunk_search, k=k, keep=keep, query_tile=query_tile, database_tile=database_tile,
       chunk_rows=chunk_rows, num_database=num_database, num_devices=sharding.mesh_size(mesh),
-      precision=precision)
+      precision=precision, kernel=kernel)
   return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row, row, row, replicated, replicated),
                                out_specs=(row, row, row), check_vma=False))
 
 
-def _replicated_scalar(value, mesh: Mesh, dtype) -> jax.Array:
+def replicated_scalar(value, mesh: Mesh, dtype) -> jax.Array:
   """A [1] array replicated on every device of `mesh` (valid in multi-process runs)."""
   replicated = jax.sharding.NamedSharding(mesh, PartitionSpec())
   host = np.asarray([value], dtype=dtype)
   return jax.make_array_from_callback((1,), replicated, lambda index: host[index])
 
 
+KERNELS = ("xla", "pallas", "pallas_interpret")
+
+
 def search(database: DeviceRows, queries: DeviceRows, query_ids: Optional[np.ndarray], k: int, *,
-           mesh: Mesh, precision: str = "float32", margin: int = 32) -> Neighbors:
+           mesh: Mesh, precision: str = "float32", margin: int = 32, kernel: str = "xla") -> Neighbors:
   """Exact k-NN of placed query rows against placed database rows.
 
   Args:
@@ -216,12 +284,17 @@ def search(database: DeviceRows, queries: DeviceRows, query_ids: Optional[np.nda
     mesh: the 1-D mesh both are placed on.
     precision: "float32" or "bfloat16" (see module docstring).
     margin: extra bf16 candidates per row before float32 rescoring.
+    kernel: one of KERNELS; the Pallas kernel needs precision "bfloat16".
 
   Returns:
     Neighbors with indices int32 [Nq, k] and scores float32 [Nq, k].
   """
   if precision not in PRECISIONS:
     raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+  if kernel not in KERNELS:
+    raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+  if kernel != "xla" and precision != "bfloat16":
+    raise ValueError(f"the fused Pallas kernel makes bf16 candidates: use precision='bfloat16' with kernel={kernel!r}")
   keep = k if precision == "float32" else k + margin
   if keep > database.tiling.tile:
     raise ValueError(f"database tile of {database.tiling.tile} rows cannot hold {keep} candidates; "
@@ -231,10 +304,10 @@ def search(database: DeviceRows, queries: DeviceRows, query_ids: Optional[np.nda
   ids = np.full(queries.num_rows, _NO_SELF, np.int32) if query_ids is None else np.asarray(query_ids, np.int32)
   ids_array = sharding.put_rows(lambda start, stop: ids[start:stop], queries.num_rows, num_padded, (),
                                 np.int32, mesh, fill=_NO_SELF)
-  residual = float(_max_bf16_residual(database.array)) if precision == "bfloat16" else 0.0
-  residual_array = _replicated_scalar(residual, mesh, np.float32)
+  residual = float(max_bf16_residual(database.array)) if precision == "bfloat16" else 0.0
+  residual_array = replicated_scalar(residual, mesh, np.float32)
   search_chunk = _search_fn(mesh, k, keep, tiling.tile, database.tiling.tile, tiling.chunk_rows,
-                            database.num_rows, precision)
+                            database.num_rows, precision, kernel)
 
   indices = np.empty((num_padded, k), np.int32)
   scores = np.empty((num_padded, k), np.float32)
@@ -243,7 +316,7 @@ def search(database: DeviceRows, queries: DeviceRows, query_ids: Optional[np.nda
   rows = tiling.chunk_rows
 
   def launch(chunk):
-    start = _replicated_scalar(chunk * rows, mesh, np.int32)
+    start = replicated_scalar(chunk * rows, mesh, np.int32)
     return search_chunk(queries.array, ids_array, database.array, start, residual_array)
 
   pending = launch(0)
@@ -266,56 +339,3 @@ def search(database: DeviceRows, queries: DeviceRows, query_ids: Optional[np.nda
                   mesh=mesh, precision="float32")
     indices[uncertified], scores[uncertified] = redo.indices, redo.scores
   return Neighbors(indices, scores, num_recomputed=len(uncertified))
-
-
-def knn(embeddings, k: int = 10, *, queries=None, query_rows=None, exclude_self: bool = True,
-        mesh: Optional[Mesh] = None, precision: str = "float32", margin: int = 32, block: int = 2048,
-        chunk_tiles: int = 4) -> Neighbors:
-  """Exact cosine k-nearest neighbours.
-
-  Args:
-    embeddings: [N, d] database rows, any float dtype (normalised here).
-    k: neighbours per query.
-    queries: optional [Nq, d] query rows that are not database rows.
-    query_rows: optional int [Nq] database rows to use as queries (a subset
-      searched against the whole set). Default: every row is a query.
-    exclude_self: a query that is database row i never returns i (ignored for
-      `queries`, which are not database rows).
-    mesh: 1-D mesh from `facequal_jax.make_mesh`; default all devices.
-    precision: "float32", or "bfloat16" candidates rescored to the exact
-      float32 result.
-    margin: extra bf16 candidates per row (bf16 mode).
-    block: rows per tile (query and database).
-    chunk_tiles: query tiles per jitted call (progress granularity).
-
-  Returns:
-    Neighbors: indices int32 [Nq, k] best first, ties by lower index; scores
-    float32 [Nq, k] descending.
-  """
-  if queries is not None and query_rows is not None:
-    raise ValueError("give queries or query_rows, not both")
-  embeddings = validation.check_embeddings(embeddings)
-  mesh = mesh or sharding.make_mesh()
-  num_rows = embeddings.shape[0]
-  self_search = queries is None and exclude_self
-  validation.check_k(k, num_rows - 1 if self_search else num_rows)
-  keep = k if precision == "float32" else k + margin
-  database = place_unit_rows(embeddings, mesh, block=block, chunk_tiles=chunk_tiles, min_tile=keep)
-  if queries is not None:
-    queries = validation.check_embeddings(queries, name="queries")
-    if queries.shape[1] != embeddings.shape[1]:
-      raise ValueError(f"queries have {queries.shape[1]} columns, embeddings {embeddings.shape[1]}")
-    placed = place_unit_rows(queries, mesh, block=block, chunk_tiles=chunk_tiles)
-    return search(database, placed, None, k, mesh=mesh, precision=precision, margin=margin)
-  if query_rows is None:
-    ids = np.arange(num_rows) if exclude_self else None
-    return search(database, database, ids, k, mesh=mesh, precision=precision, margin=margin)
-  query_rows = np.asarray(query_rows)
-  if query_rows.ndim != 1 or not np.issubdtype(query_rows.dtype, np.integer):
-    raise ValueError(f"query_rows must be a 1-D integer array, got {query_rows.dtype} {query_rows.shape}")
-  out_of_range = np.flatnonzero((query_rows < 0) | (query_rows >= num_rows))
-  if len(out_of_range):
-    raise ValueError(f"query_rows entries {out_of_range[:10].tolist()} are outside [0, {num_rows})")
-  placed = place_unit_rows(embeddings[query_rows], mesh, block=block, chunk_tiles=chunk_tiles)
-  return search(database, placed, query_rows if exclude_self else None, k, mesh=mesh,
-                precision=precision, margin=margin)

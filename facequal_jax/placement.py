@@ -38,7 +38,7 @@ class Tiling:
 def plan_tiling(num_rows: int, num_devices: int, block: int, chunk_tiles: int, min_tile: int = 8) -> Tiling:
   """Splits `num_rows` over devices into equal tiles of at most ~`block` rows.
 
-  The tile shrinks (to a multiple of 8, at least `min_tile`) so that padding
+  The tile shrinks (to a multiple of 16, at least `min_tile`) so that padding
   stays below one tile per chunk instead of a whole block per device.
   """
   per_device = -(-num_rows // num_devices)
@@ -47,7 +47,7 @@ def plan_tiling(num_rows: int, num_devices: int, block: int, chunk_tiles: int, m
   chunks = -(-tiles // chunk_tiles)
   tiles = chunks * chunk_tiles
   tile = max(-(-per_device // tiles), min_tile)
-  tile = -(-tile // 8) * 8
+  tile = -(-tile // 16) * 16
   return Tiling(tile, chunk_tiles, tile * tiles)
 
 

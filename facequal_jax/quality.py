@@ -8,8 +8,9 @@ import numpy as np
 from jax.sharding import Mesh
 
 from facequal_jax import consistency as consistency_lib
-from facequal_jax import neighbors as knn_lib
 from facequal_jax import sharding, spectral as spectrum_lib, validation
+from facequal_jax.nearest import self_search
+from facequal_jax.neighbors import Neighbors
 from facequal_jax.placement import place_unit_rows
 from facequal_jax.subsets import stratified_identity_subset
 
@@ -52,7 +53,7 @@ class IQReport:
   labels: np.ndarray
   per_sample_consistency: np.ndarray
   singleton: np.ndarray
-  neighbors: knn_lib.Neighbors
+  neighbors: Neighbors
   identities: consistency_lib.IdentityTable
   spectrum: spectrum_lib.Spectrum
 
@@ -76,7 +77,8 @@ class IQReport:
 def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, mesh: Optional[Mesh] = None,
                       precision: str = "float32", singletons: str = "exclude", subset_size: int = 0,
                       images_per_identity: int = 0, min_images: int = 2, seed: int = 0, margin: int = 32,
-                      block: int = 2048, chunk_tiles: int = 4) -> IQReport:
+                      block: int = 2048, chunk_tiles: int = 4, symmetric: bool = True,
+                      kernel: str = "auto") -> IQReport:
   """Intrinsic Quality of a labelled embedding set.
 
   Args:
@@ -93,7 +95,7 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
       of about this many rows (see `subsets.stratified_identity_subset`).
     images_per_identity, min_images, seed: subset options (0 images per
       identity means k + 1).
-    margin, block, chunk_tiles: k-NN options (see `knn`).
+    margin, block, chunk_tiles, symmetric, kernel: k-NN options (see `knn`).
 
   Returns:
     IQReport.
@@ -114,8 +116,8 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
 
   keep = k if precision == "float32" else k + margin
   placed = place_unit_rows(embeddings, mesh, block=block, chunk_tiles=chunk_tiles, min_tile=keep)
-  neighbors = knn_lib.search(placed, placed, np.arange(len(rows)), k, mesh=mesh, precision=precision,
-                             margin=margin)
+  neighbors = self_search(placed, k, mesh=mesh, precision=precision, margin=margin, symmetric=symmetric,
+                          kernel=kernel)
   spectrum = spectrum_lib.spectrum_of(placed, mesh)
 
   per_sample = consistency_lib.neighbor_consistency(neighbors.indices, labels)

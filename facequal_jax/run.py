@@ -57,7 +57,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> IQReport:
       singletons=config.singletons, subset_size=config.subset.size,
       images_per_identity=config.subset.images_per_identity, min_images=config.subset.min_images,
       seed=config.subset.seed, margin=config.knn.margin, block=config.knn.block,
-      chunk_tiles=config.knn.chunk_tiles)
+      chunk_tiles=config.knn.chunk_tiles, symmetric=config.knn.symmetric, kernel=config.knn.kernel)
   if jax.process_index() == 0:
     write_outputs(report, workdir, {"data": source, "skipped": skipped, "subset": config.subset.to_dict(),
                                     "num_devices": sharding.mesh_size(mesh),

@@ -39,7 +39,7 @@ def test_builtin_default_runs_on_the_bundled_orl_faces(tmp_path):
   assert report["num_samples"] == 400 and report["num_identities"] == 40 and report["k"] == 10
   images, labels = demo.load_orl()
   library = fq.intrinsic_quality(demo.eigenface_embeddings(images), labels)
-  assert report["iq"] == pytest.approx(library.iq, abs=1e-9)
+  assert report["iq"] == pytest.approx(library.iq, abs=1e-6)  # 1 device there, 8 here
   with open(tmp_path / "identities.csv") as f:
     table = list(csv.DictReader(f))
   assert len(table) == 40 and {row["num_images"] for row in table} == {"10"}

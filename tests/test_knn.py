@@ -40,6 +40,19 @@ def test_exact_on_lattice_data_with_ties(lattice_data, kind, k, num_devices, pre
   assert got.indices.dtype == np.int32 and got.scores.dtype == np.float32
 
 
+@pytest.mark.parametrize("num_devices", (1, 2, 3, 4, 8))
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_ring_and_symmetric_paths_both_exact(lattice_data, num_devices, precision):
+  # The tests above run the default (symmetric) self search; here both paths,
+  # with an odd ring (3) and even ones.
+  rows = lattice_data["clustered"][:3001]
+  want_indices, want_scores = brute_force_knn(rows, 10, query_ids=np.arange(len(rows)))
+  for symmetric in (False, True):
+    got = fq.knn(rows, 10, mesh=fq.make_mesh(num_devices), precision=precision, block=256, symmetric=symmetric)
+    np.testing.assert_array_equal(got.indices, want_indices)
+    np.testing.assert_array_equal(got.scores, want_scores.astype(np.float32))
+
+
 def _assert_equal_up_to_near_ties(got, want_indices, want_scores, reference_scores, tol=1e-6):
   """Indices equal except where float64 scores differ by less than float32 rounding."""
   np.testing.assert_allclose(got.scores, want_scores, atol=tol, rtol=0)
@@ -64,13 +77,15 @@ def test_matches_float64_on_continuous_clusters(num_devices, precision):
   _assert_equal_up_to_near_ties(got, want_indices, want_scores, reference_scores)
 
 
+@pytest.mark.parametrize("symmetric", (True, False))
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_every_device_count_gives_the_one_device_answer(precision):
+def test_every_device_count_gives_the_one_device_answer(precision, symmetric):
   rng = np.random.default_rng(2)
   rows, _ = clustered_gaussian(rng, 3001, 40, clusters=50, spread=0.5)
-  one = fq.knn(rows, 10, mesh=fq.make_mesh(1), precision=precision, block=256)
+  one = fq.knn(rows, 10, mesh=fq.make_mesh(1), precision=precision, block=256, symmetric=symmetric)
   for num_devices in DEVICES[1:]:
-    many = fq.knn(rows, 10, mesh=fq.make_mesh(num_devices), precision=precision, block=256)
+    many = fq.knn(rows, 10, mesh=fq.make_mesh(num_devices), precision=precision, block=256,
+                  symmetric=symmetric)
     np.testing.assert_array_equal(many.indices, one.indices)
     np.testing.assert_allclose(many.scores, one.scores, atol=1e-6, rtol=0)
 
@@ -79,10 +94,11 @@ def test_bf16_candidates_that_cannot_be_certified_are_recomputed(lattice_data):
   # With scores on a 1/16 grid many rows tie at the candidate boundary, which the
   # certificate cannot rule out: those rows must be recomputed, and still exact.
   rows = lattice_data["clustered"]
-  got = fq.knn(rows, 10, mesh=fq.make_mesh(4), precision="bfloat16", margin=2, block=512)
   want_indices, _ = brute_force_knn(rows, 10, query_ids=np.arange(len(rows)))
-  assert got.num_recomputed > 0
-  np.testing.assert_array_equal(got.indices, want_indices)
+  for symmetric in (True, False):
+    got = fq.knn(rows, 10, mesh=fq.make_mesh(4), precision="bfloat16", margin=2, block=512, symmetric=symmetric)
+    assert got.num_recomputed > 0
+    np.testing.assert_array_equal(got.indices, want_indices)
 
 
 def test_bf16_certifies_most_rows_on_continuous_data():

@@ -1,0 +1,114 @@
+"""Fused similarity + running top-k (Pallas): the score tile never leaves the chip.
+
+One program answers `query_block` query rows. It walks the database in tiles
+of `database_block` rows; for each tile it computes the bf16 × bf16 → float32
+scores in registers and merges them into a running top-K kept on chip, where K
+is the number of candidates rounded up to a power of two. The merge is a
+threshold test: only entries above the row's current K-th best can enter, and
+each entering entry replaces the worst slot, so a tile with nothing above any
+row's threshold costs one comparison per score and no merge work at all.
+Database tiles are visited in increasing row order, so an entry equal to the
+current worst (which has a lower index) never enters: ties stay with the lower
+index. The kernel returns the unsorted top-K; `select` sorts it.
+
+The candidates are bf16 scores; `neighbors.search` rescores them in float32
+and certifies the result (see there), as for the XLA path. On GPU this runs
+through Triton; on CPU it runs in Pallas interpret mode (tests).
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental import pallas as pl
+
+from facequal_jax import topk
+
+
+def _kernel(q_ref, ids_ref, x_ref, first_ref, keys_ref, index_ref, *, database_block: int, num_rows: int,
+            slots: int):
+  """One program: q_ref [Bq, d], ids_ref [Bq, 1], x_ref [S, d], first_ref [1, 1] → keys_ref, index_ref [Bq, slots]."""
+  first_row = first_ref[0, 0]
+  q = q_ref[...].astype(jnp.bfloat16)
+  query_ids = ids_ref[...]
+  rows = q.shape[0]
+  slot = lax.broadcasted_iota(jnp.int32, (rows, slots), 1)
+  column = lax.broadcasted_iota(jnp.int32, (rows, database_block), 1)
+
+  def tile(j, state):
+    keys, index = state
+    x = x_ref[pl.ds(j * database_block, database_block), :].astype(jnp.bfloat16)
+    scores = lax.dot_general(q, x, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+    global_column = first_row + j * database_block + column
+    excluded = (global_column == query_ids) | (global_column >= num_rows)
+    scores = jnp.where(excluded, -jnp.inf, scores)
+
+    def worst(keys, index):
+      """The slot to replace: lowest key, and among equal keys the highest index."""
+      low = jnp.min(keys, axis=1, keepdims=True)
+      at_low = keys == low
+      highest = jnp.max(jnp.where(at_low, index, -1), axis=1, keepdims=True)
+      first_slot = jnp.min(jnp.where(at_low & (index == highest), slot, slots), axis=1, keepdims=True)
+      return low, first_slot
+
+    def has_entry(carry):
+      scores, keys, index = carry
+      low, _ = worst(keys, index)
+      return jnp.max(jnp.where(scores > low, 1, 0)) > 0
+
+    def enter_best(carry):
+      scores, keys, index = carry
+      low, target = worst(keys, index)
+      best = jnp.max(scores, axis=1, keepdims=True)
+      position = jnp.min(jnp.where(scores == best, column, database_block), axis=1, keepdims=True)
+      enters = best > low
+      replace = enters & (slot == target)
+      keys = jnp.where(replace, best, keys)
+      index = jnp.where(replace, first_row + j * database_block + position, index)
+      scores = jnp.where(enters & (column == position), -jnp.inf, scores)
+      return scores, keys, index
+
+    _, keys, index = lax.while_loop(has_entry, enter_best, (scores, keys, index))
+    return keys, index
+
+  empty = (jnp.full((rows, slots), -jnp.inf, jnp.float32), jnp.full((rows, slots), topk.EMPTY_INDEX, jnp.int32))
+  keys, index = lax.fori_loop(0, x_ref.shape[0] // database_block, tile, empty)
+  keys_ref[...] = keys
+  index_ref[...] = index
+
+
+@functools.partial(jax.jit, static_argnames=("keep", "num_rows", "query_block", "database_block", "interpret"))
+def select(queries: jax.Array, query_ids: jax.Array, database: jax.Array, first_row: jax.Array, *, keep: int,
+           num_rows: int, query_block: int = 64, database_block: int = 64, interpret: bool = False):
+  """Top-`keep` bf16 candidates of each query among consecutive database rows.
+
+  Args:
+    queries: float32 [Q, d] unit rows, Q a multiple of `query_block`.
+    query_ids: int32 [Q] row each query must not return (-1: none).
+    database: float32 [S, d] unit rows first_row … first_row + S − 1, S a
+      multiple of `database_block`; rows >= num_rows are padding.
+    first_row: int32 scalar.
+    keep: candidates per query.
+    num_rows: real database rows overall.
+
+  Returns:
+    (keys float32 [Q, keep], indices int32 [Q, keep]) ordered by key
+    descending, index ascending; -inf / EMPTY_INDEX where fewer exist.
+  """
+  slots = pl.next_power_of_2(keep)
+  rows, dim = queries.shape
+  kernel = functools.partial(_kernel, database_block=database_block, num_rows=num_rows, slots=slots)
+  keys, index = pl.pallas_call(
+      kernel,
+      out_shape=(jax.ShapeDtypeStruct((rows, slots), jnp.float32), jax.ShapeDtypeStruct((rows, slots), jnp.int32)),
+      grid=(rows // query_block,),
+      in_specs=[pl.BlockSpec((query_block, dim), lambda i: (i, 0)),
+                pl.BlockSpec((query_block, 1), lambda i: (i, 0)),
+                pl.BlockSpec(database.shape, lambda i: (0, 0)),
+                pl.BlockSpec((1, 1), lambda i: (0, 0))],
+      out_specs=(pl.BlockSpec((query_block, slots), lambda i: (i, 0)),
+                 pl.BlockSpec((query_block, slots), lambda i: (i, 0))),
+      interpret=interpret,
+  )(queries, query_ids.reshape(-1, 1), database, jnp.reshape(first_row, (1, 1)).astype(jnp.int32))
+  keys, index = topk.sort_rows(keys, index)
+  return keys[:, :keep], index[:, :keep]

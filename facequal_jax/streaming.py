@@ -1,0 +1,211 @@
+"""Out-of-core exact k-NN: embeddings larger than device memory, streamed from host.
+
+The rows stay on the host (a numpy array or `np.load(path, mmap_mode="r")`).
+Queries are answered in passes of `pass_rows` rows, sharded over the mesh; for
+each pass the database streams through the devices in blocks of `block_rows`
+rows (every device sees the whole block and scores its own queries against
+it). A background thread reads and converts the next block while the devices
+work on the current one, and the transfer of block j + 1 is issued before the
+result of block j is awaited (double buffering). Device memory is O(pass_rows ·
+(d + k) / devices + 2 · block_rows · d), whatever N.
+
+With `checkpoint_dir`, each finished pass is written atomically; a preempted
+run restarted with the same arguments redoes only the passes that are missing.
+Results equal `knn` (same tie rule, same bf16 certification and float32
+recomputation).
+"""
+import concurrent.futures
+import functools
+import hashlib
+import json
+import os
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from facequal_jax import io, sharding, validation
+from facequal_jax.neighbors import (PRECISIONS, Neighbors, candidates, empty_state, finalize, merge_candidates,
+                                    replicated_scalar, tile_scores)
+from facequal_jax.placement import plan_tiling, unit_rows
+from facequal_jax.progress import Progress
+
+MANIFEST = "knn_stream.json"
+
+
+def _visit_block(queries, query_ids, state, block, block_first, residual, *, query_tile, database_tile,
+                 keep, num_rows, precision):
+  """Per-device body: merges one replicated database block into the local queries' state.
+
+  Args:
+    queries: float32 [Sq, d] unit query rows; query_ids: int32 [Sq] (-1: none).
+    state: running state of the Sq queries.
+    block: float32 [Bk, d] unit database rows (replicated), rows
+      block_first … block_first + Bk − 1; rows >= num_rows are padding.
+    block_first: int32 [1]; residual: float32 [1] running max bf16 residual.
+
+  Returns:
+    (state, residual) updated.
+  """
+  bf16 = precision == "bfloat16"
+  first_row = block_first[0]
+
+  def query_tile_step(i, state):
+    q = lax.dynamic_slice_in_dim(queries, i * query_tile, query_tile)
+    qid = lax.dynamic_slice_in_dim(query_ids, i * query_tile, query_tile)
+    tile_state = tuple(lax.dynamic_slice_in_dim(s, i * query_tile, query_tile) for s in state)
+
+    def database_tile_step(j, tile_state):
+      x = lax.dynamic_slice_in_dim(block, j * database_tile, database_tile)
+      first = (first_row + j * database_tile).astype(jnp.int32)
+      columns = first + jnp.arange(database_tile, dtype=jnp.int32)
+      excluded = (columns[None, :] == qid[:, None]) | (columns >= num_rows)[None, :]
+      scores = jnp.where(excluded, -jnp.inf, tile_scores(q, x, precision))
+      return merge_candidates(tile_state, candidates(scores, first, keep, q, x, bf16), keep)
+
+    tile_state = lax.fori_loop(0, block.shape[0] // database_tile, database_tile_step, tile_state)
+    return tuple(lax.dynamic_update_slice_in_dim(s, t, i * query_tile, axis=0) for s, t in zip(state, tile_state))
+
+  state = lax.fori_loop(0, queries.shape[0] // query_tile, query_tile_step, state)
+  if bf16:
+    r = block - block.astype(jnp.bfloat16).astype(jnp.float32)
+    residual = jnp.maximum(residual, jnp.sqrt(jnp.max(jnp.sum(r * r, axis=1))))
+  return state, residual
+
+
+@functools.lru_cache(maxsize=16)
+def _visit_fn(mesh: Mesh, query_tile: int, database_tile: int, keep: int, num_rows: int, precision: str):
+  row, replicated = PartitionSpec(sharding.ROWS), PartitionSpec()
+  body = functools.partial(_visit_block, query_tile=query_tile, database_tile=database_tile, keep=keep,
+                           num_rows=num_rows, precision=precision)
+  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row, row, row, replicated, replicated, replicated),
+                               out_specs=(row, replicated), check_vma=False), donate_argnums=(2,))
+
+
+@functools.lru_cache(maxsize=16)
+def _finish_fn(mesh: Mesh, k: int):
+  row, replicated = PartitionSpec(sharding.ROWS), PartitionSpec()
+  body = lambda queries, state, residual: finalize(state, queries, k, residual[0])
+  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row, row, replicated), out_specs=(row, row, row),
+                               check_vma=False))
+
+
+def _manifest(embeddings: np.ndarray, query_rows: np.ndarray, settings: dict) -> dict:
+  sample = np.ascontiguousarray(embeddings[:: max(1, len(embeddings) // 1024)])
+  digest = hashlib.sha256(sample.tobytes() + query_rows.tobytes()).hexdigest()
+  return dict(settings, shape=list(embeddings.shape), sha256_of_sample_and_queries=digest)
+
+
+def streaming_knn(embeddings: np.ndarray, k: int, *, query_rows: Optional[np.ndarray] = None,
+                  mesh: Optional[Mesh] = None, precision: str = "float32", margin: int = 32,
+                  pass_rows: int = 65536, block_rows: int = 65536, tile: int = 2048,
+                  checkpoint_dir: Optional[str] = None) -> Neighbors:
+  """Exact self k-NN (own index excluded) of host rows streamed through the devices.
+
+  Args:
+    embeddings: [N, d] host rows, any float dtype; a memory-mapped array is read
+      block by block, never whole.
+    k: neighbours per query.
+    query_rows: rows to answer (default: all), searched against all rows.
+    mesh: 1-D mesh (default: all devices).
+    precision: "float32" or "bfloat16" (rescored, still the exact float32 top-k).
+    margin: extra bf16 candidates.
+    pass_rows: query rows per pass (over all devices).
+    block_rows: database rows per streamed block.
+    tile: rows per query / database tile inside a block.
+    checkpoint_dir: where finished passes are kept, for resuming.
+
+  Returns:
+    Neighbors for `query_rows` (indices int32 [Nq, k], scores float32 [Nq, k]).
+  """
+  if precision not in PRECISIONS:
+    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+  embeddings = validation.check_embeddings(embeddings)
+  num_rows = embeddings.shape[0]
+  validation.check_k(k, num_rows - 1)
+  query_rows = np.arange(num_rows) if query_rows is None else np.asarray(query_rows, np.int64)
+  mesh = mesh or sharding.make_mesh()
+  num_devices = sharding.mesh_size(mesh)
+  keep = k if precision == "float32" else k + margin
+
+  query_plan = plan_tiling(min(pass_rows, len(query_rows)), num_devices, tile, 1 << 30)
+  block_plan = plan_tiling(min(block_rows, num_rows), 1, tile, 1 << 30, min_tile=keep)
+  pass_size = query_plan.rows_per_device * num_devices
+  num_passes = -(-len(query_rows) // pass_size)
+  visit = _visit_fn(mesh, query_plan.tile, block_plan.tile, keep, num_rows, precision)
+  finish = _finish_fn(mesh, k)
+  replicated = NamedSharding(mesh, PartitionSpec())
+
+  if checkpoint_dir:
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    settings = dict(k=k, precision=precision, margin=margin, pass_size=pass_size,
+                    block_rows=block_plan.rows_per_device, devices=num_devices)
+    manifest, manifest_path = _manifest(embeddings, query_rows, settings), os.path.join(checkpoint_dir, MANIFEST)
+    if os.path.exists(manifest_path):
+      with open(manifest_path) as f:
+        if json.load(f) != manifest:
+          raise ValueError(f"{checkpoint_dir!r} holds a k-NN run with other data or settings; use a new directory")
+    else:
+      io.write_json(manifest_path, manifest)
+
+  def read_block(start):
+    rows = np.zeros((block_plan.rows_per_device, embeddings.shape[1]), np.float32)
+    stop = min(start + block_plan.rows_per_device, num_rows)
+    rows[:stop - start] = embeddings[start:stop]
+    return rows
+
+  place_block = lambda rows: unit_rows(jax.device_put(rows, replicated))
+  block_starts = range(0, num_rows, block_plan.rows_per_device)
+  indices = np.empty((len(query_rows), k), np.int32)
+  scores = np.empty((len(query_rows), k), np.float32)
+  certified = np.empty((len(query_rows),), bool)
+  progress = Progress("streamed k-NN queries", total=len(query_rows))
+  with concurrent.futures.ThreadPoolExecutor(1) as reader:
+    for number in range(num_passes):
+      rows = query_rows[number * pass_size:(number + 1) * pass_size]
+      path = os.path.join(checkpoint_dir, f"pass_{number:06d}.npz") if checkpoint_dir else None
+      if path and os.path.exists(path):
+        with np.load(path, allow_pickle=False) as done:
+          part = (done["indices"], done["scores"], done["certified"])
+      else:
+        part = _one_pass(embeddings, rows, pass_size, mesh, visit, finish, place_block, reader, read_block,
+                         block_starts, keep, precision == "bfloat16")
+        if path:
+          io.write_npz(path, indices=part[0], scores=part[1], certified=part[2])
+      span = slice(number * pass_size, number * pass_size + len(rows))
+      indices[span], scores[span], certified[span] = part
+      progress.advance(len(rows))
+
+  uncertified = np.flatnonzero(~certified)
+  if len(uncertified):
+    logging.info("streamed k-NN: %d rows not certified by bf16, recomputing in float32", len(uncertified))
+    redo = streaming_knn(embeddings, k, query_rows=query_rows[uncertified], mesh=mesh, pass_rows=pass_rows,
+                         block_rows=block_rows, tile=tile)
+    indices[uncertified], scores[uncertified] = redo.indices, redo.scores
+  return Neighbors(indices, scores, num_recomputed=len(uncertified))
+
+
+def _one_pass(embeddings, rows, pass_size, mesh, visit, finish, place_block, reader, read_block, block_starts,
+              keep, bf16):
+  """Answers query `rows` (at most `pass_size`) against every streamed block."""
+  ids = np.full(pass_size, -1, np.int32)
+  ids[:len(rows)] = rows
+  queries_host = np.zeros((pass_size, embeddings.shape[1]), np.float32)
+  queries_host[:len(rows)] = embeddings[rows]
+  queries = unit_rows(sharding.put_rows(lambda a, b: queries_host[a:b], pass_size, pass_size,
+                                        queries_host.shape[1:], np.float32, mesh))
+  query_ids = sharding.put_rows(lambda a, b: ids[a:b], pass_size, pass_size, (), np.int32, mesh)
+  state = jax.jit(lambda: empty_state(pass_size, keep, bf16), out_shardings=sharding.row_sharding(mesh))()
+  residual = replicated_scalar(0.0, mesh, np.float32)
+  pending = reader.submit(read_block, block_starts[0])
+  for position, start in enumerate(block_starts):
+    block = place_block(pending.result())  # transfer of this block is issued now …
+    if position + 1 < len(block_starts):
+      pending = reader.submit(read_block, block_starts[position + 1])  # … while the next one is read
+    state, residual = visit(queries, query_ids, state, block, replicated_scalar(start, mesh, np.int32), residual)
+  found = finish(queries, state, residual)
+  return tuple(np.array(sharding.to_host(a, len(rows))) for a in found)
