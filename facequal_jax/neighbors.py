@@ -163,6 +163,42 @@ def finalize(state, rows: jax.Array, k: int, database_residual: jax.Array):
   return indices[:, :k], exact[:, :k], certified
 
 
+def visit_tiles(queries, query_ids, state, database, database_first, *, query_tile: int, database_tile: int,
+                keep: int, num_database: int, precision: str):
+  """Merges every (query tile × database tile) block of consecutive database rows into `state`.
+
+  Args:
+    queries: float32 [Q, d] unit rows; query_ids: int32 [Q] row each must not
+      return (-1: none).
+    state: running state of the Q queries (see `empty_state`).
+    database: float32 [S, d] unit rows database_first … database_first + S − 1;
+      rows >= num_database are padding.
+    database_first: int32 scalar.
+
+  Returns:
+    The updated state.
+  """
+  bf16 = precision == "bfloat16"
+
+  def query_tile_step(i, state):
+    q = lax.dynamic_slice_in_dim(queries, i * query_tile, query_tile)
+    qid = lax.dynamic_slice_in_dim(query_ids, i * query_tile, query_tile)
+    tile_state = tuple(lax.dynamic_slice_in_dim(s, i * query_tile, query_tile) for s in state)
+
+    def database_tile_step(j, tile_state):
+      x = lax.dynamic_slice_in_dim(database, j * database_tile, database_tile)
+      first = (database_first + j * database_tile).astype(jnp.int32)
+      columns = first + jnp.arange(database_tile, dtype=jnp.int32)
+      excluded = (columns[None, :] == qid[:, None]) | (columns >= num_database)[None, :]
+      scores = jnp.where(excluded, -jnp.inf, tile_scores(q, x, precision))
+      return merge_candidates(tile_state, candidates(scores, first, keep, q, x, bf16), keep)
+
+    tile_state = lax.fori_loop(0, database.shape[0] // database_tile, database_tile_step, tile_state)
+    return tuple(lax.dynamic_update_slice_in_dim(s, t, i * query_tile, axis=0) for s, t in zip(state, tile_state))
+
+  return lax.fori_loop(0, queries.shape[0] // query_tile, query_tile_step, state)
+
+
 def _fused_candidates(q_chunk, qid_chunk, shard, first, *, keep, query_tile, num_database, interpret):
   """Candidates of a whole shard from the fused Pallas kernel, rescored in float32 tile by tile."""
   block = lambda rows: 64 if rows % 64 == 0 else 16
@@ -214,24 +250,9 @@ def _chunk_search(queries, query_ids, database, chunk_start, database_residual, 
                                 num_database=num_database, interpret=kernel == "pallas_interpret")
       return merge_candidates(state, found, keep)
 
-    def query_tile_step(i, state):
-      q = lax.dynamic_slice_in_dim(q_chunk, i * query_tile, query_tile)
-      qid = lax.dynamic_slice_in_dim(qid_chunk, i * query_tile, query_tile)
-      tile_state = tuple(lax.dynamic_slice_in_dim(s, i * query_tile, query_tile) for s in state)
-
-      def database_tile_step(j, tile_state):
-        x = lax.dynamic_slice_in_dim(shard, j * database_tile, database_tile)
-        first = (source * rows_per_shard + j * database_tile).astype(jnp.int32)
-        columns = first + jnp.arange(database_tile, dtype=jnp.int32)
-        excluded = (columns[None, :] == qid[:, None]) | (columns >= num_database)[None, :]
-        scores = jnp.where(excluded, -jnp.inf, tile_scores(q, x, precision))
-        return merge_candidates(tile_state, candidates(scores, first, keep, q, x, bf16), keep)
-
-      tile_state = lax.fori_loop(0, rows_per_shard // database_tile, database_tile_step, tile_state)
-      return tuple(lax.dynamic_update_slice_in_dim(s, t, i * query_tile, axis=0)
-                   for s, t in zip(state, tile_state))
-
-    return lax.fori_loop(0, chunk_rows // query_tile, query_tile_step, state)
+    return visit_tiles(q_chunk, qid_chunk, state, shard, (source * rows_per_shard).astype(jnp.int32),
+                       query_tile=query_tile, database_tile=database_tile, keep=keep, num_database=num_database,
+                       precision=precision)
 
   state = visit_shard(empty_state(chunk_rows, keep, bf16), database, me)
   if num_devices > 1:

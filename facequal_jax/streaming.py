@@ -25,12 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
-from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from facequal_jax import io, sharding, validation
-from facequal_jax.neighbors import (PRECISIONS, Neighbors, candidates, empty_state, finalize, merge_candidates,
-                                    replicated_scalar, tile_scores)
+from facequal_jax.neighbors import (PRECISIONS, Neighbors, empty_state, finalize, max_bf16_residual, replicated_scalar,
+                                    visit_tiles)
 from facequal_jax.placement import plan_tiling, unit_rows
 from facequal_jax.progress import Progress
 
@@ -51,29 +50,10 @@ def _visit_block(queries, query_ids, state, block, block_first, residual, *, que
   Returns:
     (state, residual) updated.
   """
-  bf16 = precision == "bfloat16"
-  first_row = block_first[0]
-
-  def query_tile_step(i, state):
-    q = lax.dynamic_slice_in_dim(queries, i * query_tile, query_tile)
-    qid = lax.dynamic_slice_in_dim(query_ids, i * query_tile, query_tile)
-    tile_state = tuple(lax.dynamic_slice_in_dim(s, i * query_tile, query_tile) for s in state)
-
-    def database_tile_step(j, tile_state):
-      x = lax.dynamic_slice_in_dim(block, j * database_tile, database_tile)
-      first = (first_row + j * database_tile).astype(jnp.int32)
-      columns = first + jnp.arange(database_tile, dtype=jnp.int32)
-      excluded = (columns[None, :] == qid[:, None]) | (columns >= num_rows)[None, :]
-      scores = jnp.where(excluded, -jnp.inf, tile_scores(q, x, precision))
-      return merge_candidates(tile_state, candidates(scores, first, keep, q, x, bf16), keep)
-
-    tile_state = lax.fori_loop(0, block.shape[0] // database_tile, database_tile_step, tile_state)
-    return tuple(lax.dynamic_update_slice_in_dim(s, t, i * query_tile, axis=0) for s, t in zip(state, tile_state))
-
-  state = lax.fori_loop(0, queries.shape[0] // query_tile, query_tile_step, state)
-  if bf16:
-    r = block - block.astype(jnp.bfloat16).astype(jnp.float32)
-    residual = jnp.maximum(residual, jnp.sqrt(jnp.max(jnp.sum(r * r, axis=1))))
+  state = visit_tiles(queries, query_ids, state, block, block_first[0], query_tile=query_tile,
+                      database_tile=database_tile, keep=keep, num_database=num_rows, precision=precision)
+  if precision == "bfloat16":
+    residual = jnp.maximum(residual, max_bf16_residual(block))
   return state, residual
 
 
