@@ -1,5 +1,6 @@
 """facequal_jax: Intrinsic Quality of face-recognition training sets in JAX."""
 from facequal_jax.consistency import IdentityTable, identity_table, neighbor_consistency
+from facequal_jax.encoder import load_encoder
 from facequal_jax.nearest import knn
 from facequal_jax.neighbors import Neighbors
 from facequal_jax.quality import IQReport, intrinsic_quality
@@ -8,5 +9,5 @@ from facequal_jax.spectral import Spectrum, spectrum
 from facequal_jax.streaming import streaming_knn
 from facequal_jax.subsets import stratified_identity_subset
 
-__all__ = ["IQReport", "IdentityTable", "Neighbors", "Spectrum", "identity_table", "intrinsic_quality", "knn",
+__all__ = ["IQReport", "IdentityTable", "Neighbors", "Spectrum", "identity_table", "intrinsic_quality", "knn", "load_encoder",
            "make_mesh", "neighbor_consistency", "spectrum", "stratified_identity_subset", "streaming_knn"]

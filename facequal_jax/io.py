@@ -60,11 +60,16 @@ def _atomic_write(path: str, data: bytes) -> None:
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def write_bytes(path: str, data: bytes) -> None:
+  _atomic_write(path, data)
 
 
 def write_json(path: str, obj) -> None:

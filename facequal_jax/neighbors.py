@@ -20,8 +20,10 @@ Precision modes:
     see `_bf16_error_bound`); rows that cannot be certified are recomputed in
     float32. The returned neighbours are therefore always the float32 top-k.
 
-Queries are answered in chunks of rows per device, one jitted call per chunk,
-so long searches log progress (rows/s, ETA).
+Per shard, candidates come from tiled XLA dots and selections (`visit_tiles`)
+or from the fused Pallas kernel (`fused.py`). Queries are answered in chunks of
+rows per device, one jitted call per chunk, so long searches log progress
+(rows/s, ETA). For self search, `symmetric.py` halves the work.
 """
 import dataclasses
 import functools
@@ -244,15 +246,13 @@ def _chunk_search(queries, query_ids, database, chunk_start, database_residual, 
 
   def visit_shard(state, shard, source):
     """Merges the candidates of one database shard into the running state."""
+    first = (source * rows_per_shard).astype(jnp.int32)
     if kernel != "xla":
-      first = (source * rows_per_shard).astype(jnp.int32)
       found = _fused_candidates(q_chunk, qid_chunk, shard, first, keep=keep, query_tile=query_tile,
                                 num_database=num_database, interpret=kernel == "pallas_interpret")
       return merge_candidates(state, found, keep)
-
-    return visit_tiles(q_chunk, qid_chunk, state, shard, (source * rows_per_shard).astype(jnp.int32),
-                       query_tile=query_tile, database_tile=database_tile, keep=keep, num_database=num_database,
-                       precision=precision)
+    return visit_tiles(q_chunk, qid_chunk, state, shard, first, query_tile=query_tile, database_tile=database_tile,
+                       keep=keep, num_database=num_database, precision=precision)
 
   state = visit_shard(empty_state(chunk_rows, keep, bf16), database, me)
   if num_devices > 1:

@@ -1,0 +1,1 @@
+"""Flax models: the masked-image-modelling face encoder and its parts."""

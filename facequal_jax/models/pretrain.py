@@ -1,0 +1,146 @@
+"""Pretraining the PaCo-style MIM face encoder: state, data-parallel step, data, checkpoints.
+
+Data parallel: the batch is sharded over the 1-D mesh, the state is
+replicated, and `jax.jit` with those shardings lets XLA insert the gradient
+all-reduce. Batches and masks are pure functions of (seed, step), so a resumed
+run sees exactly the batches an uninterrupted one would.
+"""
+import functools
+from typing import Any, Dict, Tuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from facequal_jax import io, sharding
+from facequal_jax.data.pipeline import decode_batches
+from facequal_jax.data.preprocess import FacePreprocess
+from facequal_jax.data.sources import ImageFolderSource
+from facequal_jax.models import masking, paco
+
+
+@flax.struct.dataclass
+class TrainState:
+  """step int32 [], params, opt_state, usage float32 [K] (EMA codes per batch), key uint32 [2]."""
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  usage: jax.Array
+  key: jax.Array
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """AdamW with linear warmup then cosine decay to 0 over `config.steps`."""
+  schedule = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps,
+                                                max(config.steps, config.warmup_steps + 1))
+  return optax.adamw(schedule, weight_decay=config.weight_decay)
+
+
+def create_state(config: ml_collections.ConfigDict) -> Tuple[paco.PacoMIM, TrainState]:
+  model = paco.PacoMIM(config.model)
+  key = jax.random.PRNGKey(config.seed)
+  init_key, state_key = jax.random.split(key)
+  size, grid = config.model.image_size, config.model.image_size // config.model.patch
+  images = jnp.zeros((1, size, size, config.model.channels), jnp.uint8)
+  params = model.init(init_key, images, jnp.zeros((1, grid * grid), bool), jnp.bool_(False))["params"]
+  # Zero usage: the first step revives every code onto a patch of the batch (a
+  # data-dependent start), and codes that stay unused keep being re-seeded.
+  usage = jnp.zeros((config.model.codebook_size,), jnp.float32)
+  return model, TrainState(jnp.int32(0), params, make_optimizer(config).init(params), usage, state_key)
+
+
+def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, config: ml_collections.ConfigDict):
+  """One optimisation step on uint8 images [B, H, W, C]; returns (state, metrics)."""
+  key, mask_key, revive_key = jax.random.split(state.key, 3)
+  grid = config.model.image_size // config.model.patch
+  masks = masking.sample_masks(mask_key, images.shape[0], grid, config.mask_ratio, config.masking)
+  teacher_forcing = state.step < config.incubation_steps
+
+  def loss_fn(params):
+    terms = model.apply({"params": params}, images, masks, teacher_forcing)
+    return paco.total_loss(terms, config.model), terms
+
+  (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = make_optimizer(config).update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics: Dict[str, jax.Array] = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+  metrics.update({k: v for k, v in terms.items() if k != "code_histogram"})
+  usage = state.usage
+  if config.model.use_codebook:
+    histogram = terms["code_histogram"]
+    usage = config.usage_decay * usage + (1 - config.usage_decay) * histogram
+    tokens = model.apply({"params": params}, paco.patchify(images, config.model.patch),
+                         method=lambda m, p: m.embed_patch(p)).reshape(-1, config.model.dim)
+    params = flax.core.copy(params, {"codebook": paco.revive_dead_codes(
+        params["codebook"], usage, tokens, revive_key, config.dead_code_threshold)})
+    metrics["code_perplexity"] = paco.perplexity(histogram)
+    metrics["dead_codes"] = jnp.sum(usage < config.dead_code_threshold)
+  return TrainState(state.step + 1, params, opt_state, usage, key), metrics
+
+
+def make_train_step(model: paco.PacoMIM, config: ml_collections.ConfigDict, mesh: Mesh):
+  """The jitted step: state replicated, batch sharded over the mesh rows."""
+  replicated = NamedSharding(mesh, PartitionSpec())
+  batch = NamedSharding(mesh, PartitionSpec(sharding.ROWS))
+  step = functools.partial(_train_step, model=model, config=config)
+  return jax.jit(step, in_shardings=(replicated, batch), out_shardings=(replicated, replicated),
+                 donate_argnums=(0,))
+
+
+def load_faces(config: ml_collections.ConfigDict) -> Tuple[np.ndarray, list]:
+  """Every decodable image of `config.data.images` as uint8 [N, S, S, C], and the skipped files."""
+  source = ImageFolderSource(config.data.images)
+  face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey")
+  images, skipped = [], list(source.listing_skipped)
+  for batch in decode_batches(source, range(len(source)), face, 512, config.data.workers):
+    images.append(batch.images)
+    skipped.extend((where, reason) for _, where, reason in batch.skipped)
+  return np.concatenate(images), skipped
+
+
+def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int) -> np.ndarray:
+  """The batch of `step`: epochs are seeded permutations, so any step can be recomputed."""
+  per_epoch = len(images) // batch_size
+  epoch, index = divmod(step, per_epoch)
+  order = np.random.default_rng([seed, epoch]).permutation(len(images))
+  return images[order[index * batch_size:(index + 1) * batch_size]]
+
+
+def checkpoint_manager(directory: str, config: ml_collections.ConfigDict):
+  """Orbax manager keeping the last three states, saved every `config.checkpoint_every` steps."""
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel  (heavy; training only)
+  options = ocp.CheckpointManagerOptions(save_interval_steps=config.checkpoint_every, max_to_keep=3,
+                                         enable_async_checkpointing=False)
+  return ocp.CheckpointManager(directory, options=options)
+
+
+def save(manager, state: TrainState, force: bool = False) -> None:
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  manager.save(int(state.step), args=ocp.args.StandardSave(state), force=force)
+
+
+def restore_latest(manager, state: TrainState) -> TrainState:
+  """The newest saved state (shaped like `state`), or `state` itself if none was saved."""
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  step = manager.latest_step()
+  if step is None:
+    return state
+  return manager.restore(step, args=ocp.args.StandardRestore(state))
+
+
+ENCODER_FILE = "encoder.msgpack"
+# Parameters that embedding touches (the codebook or mask token is created with the model).
+EMBEDDING_PARAMS = ("embed_patch", "encoder", "codebook", "mask_token")
+
+
+def export_encoder(state: TrainState, config: ml_collections.ConfigDict, path: str) -> None:
+  """Writes what embedding needs — the model config and the EMBEDDING_PARAMS — as one
+  msgpack file (atomically)."""
+  params = jax.device_get({name: state.params[name] for name in EMBEDDING_PARAMS if name in state.params})
+  payload = {"model_config": config.model.to_json(), "crop": config.data.crop, "step": int(state.step),
+             "params": params}
+  io.write_bytes(path, flax.serialization.msgpack_serialize(payload))

@@ -1,0 +1,134 @@
+"""The MIM face encoder: masks, codebook gradients, learning, resumption, data parallelism."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import facequal_jax as fq
+from configs import pretrain_paco
+from facequal_jax import sharding
+from facequal_jax.models import masking, paco, pretrain
+
+
+def _small_config(**changes):
+  config = pretrain_paco.get_config("tiny")
+  config.model.update(image_size=32, patch=4, dim=32, depth=1, heads=2, decoder_dim=32, decoder_depth=1,
+                      codebook_size=32)
+  config.update(batch_size=8, steps=50, warmup_steps=2, incubation_steps=3, learning_rate=3e-3,
+                checkpoint_every=5)
+  for key, value in changes.items():
+    target = config.model if key in config.model else config
+    target[key] = value
+  return config
+
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("ratio", [0.25, 0.5, 0.75])
+def test_region_masks_have_the_ratio_and_whole_regions(ratio):
+  grid = 8
+  masks = np.asarray(masking.sample_masks(jax.random.PRNGKey(1), 200, grid, ratio, "region"))
+  np.testing.assert_array_equal(masks.sum(axis=1), round(ratio * grid * grid))
+  regions = masking.patch_regions(grid)
+  for mask in masks:
+    partial = [r for r in np.unique(regions) if 0 < mask[regions == r].sum() < (regions == r).sum()]
+    assert len(partial) <= 1, "only the last region reached may be cut"
+
+
+def test_random_masks_are_not_region_coherent():
+  grid, ratio = 8, 0.5
+  masks = np.asarray(masking.sample_masks(jax.random.PRNGKey(2), 200, grid, ratio, "random"))
+  np.testing.assert_array_equal(masks.sum(axis=1), 32)
+  regions = masking.patch_regions(grid)
+  partial = [sum(0 < m[regions == r].sum() < (regions == r).sum() for r in np.unique(regions)) for m in masks]
+  assert np.mean(partial) > 3
+
+
+def test_patch_regions_cover_the_named_parts():
+  regions = masking.patch_regions(16)
+  for r, name in enumerate(masking.REGION_NAMES):
+    assert (regions == r).sum() >= 2, name
+
+
+@pytest.mark.parametrize("teacher_forcing", [True, False])
+def test_codebook_and_predictor_gradients_are_finite_and_nonzero(teacher_forcing):
+  config = _small_config()
+  model, state = pretrain.create_state(config)
+  masks = masking.sample_masks(jax.random.PRNGKey(0), 8, 8, 0.5)
+
+  def loss(params):
+    return paco.total_loss(model.apply({"params": params}, IMAGES, masks, jnp.bool_(teacher_forcing)), config.model)
+
+  grads = jax.grad(loss)(state.params)
+  for name in ("codebook", "predictor", "embed_patch", "encoder"):
+    norm = float(optax.tree.norm(grads[name]))
+    assert np.isfinite(norm) and norm > 0, name
+
+
+@pytest.mark.parametrize("use_codebook", [True, False])
+def test_loss_falls_on_a_tiny_batch(use_codebook):
+  config = _small_config(use_codebook=use_codebook)
+  model, state = pretrain.create_state(config)
+  step = pretrain.make_train_step(model, config, sharding.make_mesh(1))
+  losses = []
+  for _ in range(30):
+    state, metrics = step(state, IMAGES)
+    losses.append(float(metrics["reconstruction_loss"]))
+  assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_save_and_resume_give_the_identical_next_step(tmp_path):
+  config = _small_config()
+  model, state = pretrain.create_state(config)
+  step = pretrain.make_train_step(model, config, sharding.make_mesh(1))
+  images = np.random.default_rng(1).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+  manager = pretrain.checkpoint_manager(str(tmp_path / "ckpt"), config)
+  for s in range(5):
+    state, _ = step(state, pretrain.batch_at(images, s, config.batch_size, config.seed))
+  pretrain.save(manager, state, force=True)
+  manager.wait_until_finished()
+  _, uninterrupted = step(state, pretrain.batch_at(images, 5, config.batch_size, config.seed))
+
+  _, fresh = pretrain.create_state(config)
+  resumed = pretrain.restore_latest(pretrain.checkpoint_manager(str(tmp_path / "ckpt"), config), fresh)
+  assert int(resumed.step) == 5
+  _, after_resume = step(resumed, pretrain.batch_at(images, 5, config.batch_size, config.seed))
+  assert float(after_resume["loss"]) == float(uninterrupted["loss"])
+
+
+def test_one_and_eight_devices_give_the_same_step():
+  config = _small_config()
+  model, state = pretrain.create_state(config)
+  one = pretrain.make_train_step(model, config, sharding.make_mesh(1))
+  eight = pretrain.make_train_step(model, config, sharding.make_mesh(8))
+  state_one, metrics_one = one(jax.tree.map(jnp.copy, state), IMAGES)
+  state_eight, metrics_eight = eight(jax.tree.map(jnp.copy, state), IMAGES)
+  np.testing.assert_allclose(float(metrics_eight["loss"]), float(metrics_one["loss"]), rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(state_one.params), jax.tree.leaves(state_eight.params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def test_embeddings_are_unit_vectors():
+  config = _small_config()
+  model, state = pretrain.create_state(config)
+  out = model.apply({"params": state.params}, IMAGES, method=paco.PacoMIM.embed)
+  assert out.shape == (8, 32)
+  np.testing.assert_allclose(np.linalg.norm(np.asarray(out), axis=1), 1.0, atol=1e-5)
+
+
+def test_exported_encoder_loads_and_embeds_any_input(tmp_path):
+  config = _small_config()
+  model, state = pretrain.create_state(config)
+  path = str(tmp_path / "encoder.msgpack")
+  pretrain.export_encoder(state, config, path)
+  encode = fq.load_encoder(path, mesh=sharding.make_mesh(8))
+  want = np.asarray(model.apply({"params": state.params}, IMAGES, method=paco.PacoMIM.embed))
+  np.testing.assert_allclose(encode(IMAGES), want, atol=1e-5)  # 32 × 32 RGB: no resizing
+  grey = IMAGES[..., :1]
+  np.testing.assert_allclose(encode(grey), encode(np.repeat(grey, 3, axis=-1)), atol=1e-6)
+  for shape in [(3, 112, 92, 1), (5, 250, 250, 3), (2, 40, 40, 4)]:
+    out = encode(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8))
+    assert out.shape == (shape[0], 32) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
