@@ -6,7 +6,7 @@ all pairs, for (a) raw pixels, (b) PCA eigenfaces fitted on the set itself,
 (c) the encoder at random initialisation, (d) a plain MAE (no codebook, random
 masking) and (e) the full encoder.
 
-  python benchmarks/eval_encoder.py --mae=/tmp/paco_mae/encoder.msgpack --full=/tmp/paco_full/encoder.msgpack
+  python -m benchmarks.eval_encoder --mae=/tmp/paco_mae/encoder.msgpack --full=/tmp/paco_full/encoder.msgpack
 """
 import json
 import os
