@@ -352,11 +352,24 @@ def search(database: DeviceRows, queries: DeviceRows, query_ids: Optional[np.nda
     progress.advance(min(num_devices * rows, queries.num_rows - progress.done))
 
   indices, scores, certified = indices[:queries.num_rows], scores[:queries.num_rows], certified[:queries.num_rows]
-  uncertified = np.flatnonzero(~certified)
-  if len(uncertified):
-    redo_queries = place_unit_rows(queries.host[uncertified], mesh, block=tiling.tile,
-                                   chunk_tiles=tiling.chunk_tiles)
-    redo = search(database, redo_queries, None if query_ids is None else ids[uncertified], k,
-                  mesh=mesh, precision="float32")
-    indices[uncertified], scores[uncertified] = redo.indices, redo.scores
-  return Neighbors(indices, scores, num_recomputed=len(uncertified))
+  return recompute_uncertified(database, queries.host, query_ids, indices, scores, certified, k, mesh=mesh)
+
+
+def recompute_uncertified(database: DeviceRows, query_host: np.ndarray, query_ids: Optional[np.ndarray],
+                          indices: np.ndarray, scores: np.ndarray, certified: np.ndarray, k: int, *,
+                          mesh: Mesh) -> Neighbors:
+  """Recomputes in float32 the rows whose bf16 candidates were not certified.
+
+  Args:
+    database: the placed database rows.
+    query_host: [Nq, d] host query rows; query_ids: int [Nq] or None (see `search`).
+    indices, scores: int32 / float32 [Nq, k] results, updated in place.
+    certified: bool [Nq].
+  """
+  rows = np.flatnonzero(~certified)
+  if len(rows):
+    redo_queries = place_unit_rows(query_host[rows], mesh, block=database.tiling.tile, chunk_tiles=1)
+    redo_ids = None if query_ids is None else np.asarray(query_ids)[rows]
+    redo = search(database, redo_queries, redo_ids, k, mesh=mesh, precision="float32")
+    indices[rows], scores[rows] = redo.indices, redo.scores
+  return Neighbors(indices, scores, num_recomputed=len(rows))

@@ -24,8 +24,8 @@ from jax.sharding import Mesh, PartitionSpec
 
 from facequal_jax import sharding
 from facequal_jax.neighbors import (Neighbors, candidates, empty_state, finalize, max_bf16_residual,
-                                    merge_candidates, replicated_scalar, search, tile_scores)
-from facequal_jax.placement import DeviceRows, place_unit_rows
+                                    merge_candidates, recompute_uncertified, replicated_scalar, tile_scores)
+from facequal_jax.placement import DeviceRows
 from facequal_jax.progress import Progress
 
 
@@ -149,8 +149,8 @@ def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, precision: str
     raise ValueError(f"tile of {tile} rows cannot hold {keep} candidates")
   bf16 = precision == "bfloat16"
   padded = num_devices * tiling.rows_per_device
-  home = jax.jit(lambda: empty_state(padded, keep, bf16), out_shardings=sharding.row_sharding(mesh))()
-  away = jax.jit(lambda: empty_state(padded, keep, bf16), out_shardings=sharding.row_sharding(mesh))()
+  empty = jax.jit(lambda: empty_state(padded, keep, bf16), out_shardings=sharding.row_sharding(mesh))
+  home, away = empty(), empty()
   last_step = num_devices // 2
   items = [(step, first) for step in range(last_step + 1) for first in range(0, num_tiles, tiling.chunk_tiles)]
   pairs = lambda step, first: sum((num_tiles - a) if step == 0 else num_tiles
@@ -170,9 +170,5 @@ def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, precision: str
   residual = replicated_scalar(float(max_bf16_residual(database.array)) if bf16 else 0.0, mesh, np.float32)
   indices, scores, certified = (np.array(sharding.to_host(a, database.num_rows))
                                 for a in _finish_fn(mesh, k, keep)(database.array, home, away, residual))
-  uncertified = np.flatnonzero(~certified)
-  if len(uncertified):
-    redo_queries = place_unit_rows(database.host[uncertified], mesh, block=tile, chunk_tiles=1)
-    redo = search(database, redo_queries, uncertified, k, mesh=mesh)
-    indices[uncertified], scores[uncertified] = redo.indices, redo.scores
-  return Neighbors(indices, scores, num_recomputed=len(uncertified))
+  return recompute_uncertified(database, database.host, np.arange(database.num_rows), indices, scores, certified, k,
+                               mesh=mesh)
