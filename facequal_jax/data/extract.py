@@ -60,13 +60,12 @@ def _chunk_path(out_dir: str, number: int) -> str:
 
 def _extract_chunk(view: View, encode, face: FacePreprocess, positions: np.ndarray, batch_size: int,
                    workers: int, landmarks, progress: Progress) -> dict:
-  rows_of = dict(zip(view.rows[positions].tolist(), positions.tolist()))
   good, embeddings, skipped = [], [], []
   for batch in decode_batches(view.source, view.rows[positions], face, batch_size, workers, landmarks):
     if len(batch.rows):
       embeddings.append(np.asarray(encode(batch.images), np.float32))
-      good.extend(rows_of[r] for r in batch.rows.tolist())
-    skipped.extend((rows_of[row], where, reason) for row, where, reason in batch.skipped)
+      good.extend(positions[batch.indices].tolist())
+    skipped.extend((int(positions[index]), where, reason) for index, where, reason in batch.skipped)
     progress.advance(len(batch.rows) + len(batch.skipped))
   return {"positions": np.asarray(good, np.int64),
           "embeddings": np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32),

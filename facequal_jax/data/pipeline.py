@@ -15,10 +15,12 @@ class Batch:
   """Decoded faces of some requested rows.
 
   Attributes:
-    rows: int64 [b] the requested rows that decoded, in request order.
+    indices: int64 [b] positions, in the requested `rows`, of the rows that decoded.
+    rows: int64 [b] those source rows.
     images: uint8 [b, H, W, C].
-    skipped: (row, where, reason) for each requested row that did not decode.
+    skipped: (position in `rows`, where, reason) for each row that did not decode.
   """
+  indices: np.ndarray
   rows: np.ndarray
   images: np.ndarray
   skipped: List[Tuple[int, str, str]]
@@ -55,15 +57,17 @@ def decode_batches(source, rows: Sequence[int], face: preprocess_lib.FacePreproc
       return None, str(error)
 
   with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
-    pending = pool.map(task, batches[0]) if batches else None
-    for number, batch_rows in enumerate(batches):
+    starts = range(0, len(rows), batch_size)
+    pending = pool.map(task, rows[:batch_size]) if len(rows) else None
+    for start in starts:
       results = list(pending)
       # Start decoding the next batch while the caller works on this one.
-      pending = pool.map(task, batches[number + 1]) if number + 1 < len(batches) else None
+      following = rows[start + batch_size:start + 2 * batch_size]
+      pending = pool.map(task, following) if len(following) else None
       good = [i for i, (image, _) in enumerate(results) if image is not None]
-      skipped = [(int(batch_rows[i]), source.describe(int(batch_rows[i])), reason)
+      skipped = [(start + i, source.describe(int(rows[start + i])), reason)
                  for i, (image, reason) in enumerate(results) if image is None]
       images = (np.stack([results[i][0] for i in good]) if good
                 else np.zeros((0,) + face.shape, np.uint8))
-      yield Batch(batch_rows[good], images, skipped)
+      indices = start + np.asarray(good, np.int64)
+      yield Batch(indices, rows[indices], images, skipped)
