@@ -134,6 +134,11 @@ def empty_state(rows: int, keep: int, bf16: bool):
   return state + (empty_scores,) if bf16 else state
 
 
+def empty_state_on(mesh: Mesh, rows: int, keep: int, bf16: bool):
+  """`empty_state` of `rows` rows created directly as row-sharded arrays on `mesh`."""
+  return jax.jit(lambda: empty_state(rows, keep, bf16), out_shardings=sharding.row_sharding(mesh))()
+
+
 def merge_candidates(state, found, keep: int):
   """Merges candidate lists (same layout as `empty_state`) and keeps the best `keep`."""
   payload = ((state[2], found[2]),) if len(state) == 3 else ()
@@ -277,8 +282,7 @@ def _search_fn(mesh: Mesh, k: int, keep: int, query_tile: int, database_tile: in
       _chunk_search, k=k, keep=keep, query_tile=query_tile, database_tile=database_tile,
       chunk_rows=chunk_rows, num_database=num_database, num_devices=sharding.mesh_size(mesh),
       precision=precision, kernel=kernel)
-  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row, row, row, replicated, replicated),
-                               out_specs=(row, row, row), check_vma=False))
+  return sharding.per_device(body, mesh, (row, row, row, replicated, replicated), (row, row, row))
 
 
 def replicated_scalar(value, mesh: Mesh, dtype) -> jax.Array:

@@ -33,6 +33,16 @@ def mesh_size(mesh: Mesh) -> int:
   return mesh.shape[ROWS]
 
 
+def per_device(body: Callable, mesh: Mesh, in_specs, out_specs, donate_argnums=()) -> Callable:
+  """`body` run on every device of `mesh` on its own blocks (`shard_map`), jitted.
+
+  Replication checks are off: the kernels' loop carries mix per-device and
+  replicated values on purpose, and every collective in them is explicit.
+  """
+  mapped = jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+  return jax.jit(mapped, donate_argnums=donate_argnums)
+
+
 def row_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(ROWS))
 

@@ -8,7 +8,6 @@ import dataclasses
 import functools
 from typing import Optional
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -125,8 +124,7 @@ def _moments_body(rows, *, num_rows, tile):
 @functools.lru_cache(maxsize=16)
 def _moments_fn(mesh: Mesh, num_rows: int, tile: int):
   body = functools.partial(_moments_body, num_rows=num_rows, tile=tile)
-  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=PartitionSpec(sharding.ROWS),
-                               out_specs=(PartitionSpec(), PartitionSpec()), check_vma=False))
+  return sharding.per_device(body, mesh, PartitionSpec(sharding.ROWS), (PartitionSpec(), PartitionSpec()))
 
 
 def spectrum_of(rows: DeviceRows, mesh: Mesh) -> Spectrum:

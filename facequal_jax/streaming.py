@@ -28,7 +28,7 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from facequal_jax import io, sharding, validation
-from facequal_jax.neighbors import (PRECISIONS, Neighbors, empty_state, finalize, max_bf16_residual, replicated_scalar,
+from facequal_jax.neighbors import (PRECISIONS, Neighbors, empty_state_on, finalize, max_bf16_residual, replicated_scalar,
                                     visit_tiles)
 from facequal_jax.placement import plan_tiling, unit_rows
 from facequal_jax.progress import Progress
@@ -62,16 +62,15 @@ def _visit_fn(mesh: Mesh, query_tile: int, database_tile: int, keep: int, num_ro
   row, replicated = PartitionSpec(sharding.ROWS), PartitionSpec()
   body = functools.partial(_visit_block, query_tile=query_tile, database_tile=database_tile, keep=keep,
                            num_rows=num_rows, precision=precision)
-  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row, row, row, replicated, replicated, replicated),
-                               out_specs=(row, replicated), check_vma=False), donate_argnums=(2,))
+  return sharding.per_device(body, mesh, (row, row, row, replicated, replicated, replicated), (row, replicated),
+                             donate_argnums=(2,))
 
 
 @functools.lru_cache(maxsize=16)
 def _finish_fn(mesh: Mesh, k: int):
   row, replicated = PartitionSpec(sharding.ROWS), PartitionSpec()
   body = lambda queries, state, residual: finalize(state, queries, k, residual[0])
-  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row, row, replicated), out_specs=(row, row, row),
-                               check_vma=False))
+  return sharding.per_device(body, mesh, (row, row, replicated), (row, row, row))
 
 
 def _manifest(embeddings: np.ndarray, query_rows: np.ndarray, settings: dict) -> dict:
@@ -179,7 +178,7 @@ def _one_pass(embeddings, rows, pass_size, mesh, visit, finish, place_block, rea
   queries = unit_rows(sharding.put_rows(lambda a, b: queries_host[a:b], pass_size, pass_size,
                                         queries_host.shape[1:], np.float32, mesh))
   query_ids = sharding.put_rows(lambda a, b: ids[a:b], pass_size, pass_size, (), np.int32, mesh)
-  state = jax.jit(lambda: empty_state(pass_size, keep, bf16), out_shardings=sharding.row_sharding(mesh))()
+  state = empty_state_on(mesh, pass_size, keep, bf16)
   residual = replicated_scalar(0.0, mesh, np.float32)
   pending = reader.submit(read_block, block_starts[0])
   for position, start in enumerate(block_starts):

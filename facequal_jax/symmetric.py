@@ -23,7 +23,7 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
 from facequal_jax import sharding
-from facequal_jax.neighbors import (Neighbors, candidates, empty_state, finalize, max_bf16_residual,
+from facequal_jax.neighbors import (Neighbors, candidates, empty_state_on, finalize, max_bf16_residual,
                                     merge_candidates, recompute_uncertified, replicated_scalar, tile_scores)
 from facequal_jax.placement import DeviceRows
 from facequal_jax.progress import Progress
@@ -111,8 +111,8 @@ def _visit_fn(mesh: Mesh, tiles_per_call: int, tile: int, keep: int, num_rows: i
   body = functools.partial(_visit, tiles_per_call=tiles_per_call, tile=tile, keep=keep, num_rows=num_rows,
                            num_devices=sharding.mesh_size(mesh), precision=precision, diagonal=diagonal,
                            columns_too=columns_too)
-  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row, row, row, row, replicated, replicated),
-                               out_specs=(row, row), check_vma=False), donate_argnums=(2, 3))
+  return sharding.per_device(body, mesh, (row, row, row, row, replicated, replicated), (row, row),
+                             donate_argnums=(2, 3))
 
 
 @functools.lru_cache(maxsize=32)
@@ -122,7 +122,7 @@ def _shift_fn(mesh: Mesh, shift: int):
   ring = [(p, (p - shift) % num_devices) for p in range(num_devices)]
   row = PartitionSpec(sharding.ROWS)
   body = lambda tree: jax.tree.map(lambda a: lax.ppermute(a, sharding.ROWS, ring), tree)
-  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row,), out_specs=row, check_vma=False))
+  return sharding.per_device(body, mesh, (row,), row)
 
 
 @functools.lru_cache(maxsize=32)
@@ -132,8 +132,7 @@ def _finish_fn(mesh: Mesh, k: int, keep: int):
   def body(rows, home, away, residual):
     return finalize(merge_candidates(home, away, keep), rows, k, residual[0])
 
-  return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(row, row, row, replicated),
-                               out_specs=(row, row, row), check_vma=False))
+  return sharding.per_device(body, mesh, (row, row, row, replicated), (row, row, row))
 
 
 def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, precision: str = "float32",
@@ -149,8 +148,7 @@ def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, precision: str
     raise ValueError(f"tile of {tile} rows cannot hold {keep} candidates")
   bf16 = precision == "bfloat16"
   padded = num_devices * tiling.rows_per_device
-  empty = jax.jit(lambda: empty_state(padded, keep, bf16), out_shardings=sharding.row_sharding(mesh))
-  home, away = empty(), empty()
+  home, away = empty_state_on(mesh, padded, keep, bf16), empty_state_on(mesh, padded, keep, bf16)
   last_step = num_devices // 2
   items = [(step, first) for step in range(last_step + 1) for first in range(0, num_tiles, tiling.chunk_tiles)]
   pairs = lambda step, first: sum((num_tiles - a) if step == 0 else num_tiles
