@@ -35,11 +35,17 @@ _PATHS = flags.DEFINE_list("paths", ["fq_float32", "fq_float32_ring", "jax_topk"
                            "Paths to run, from PATHS.")
 _BLOCK = flags.DEFINE_integer("block", 2048, "Rows per tile / query block.")
 _JSON_OUT = flags.DEFINE_string("json_out", None, "Optional JSON file for the rows of the table.")
+_VERIFY_N = flags.DEFINE_integer("verify_n", 0, "If > 0: first check every exact path against a float64 brute force "
+                                 "on this many clustered rows with duplicates, for each k and d.")
+_VERIFY_KS = flags.DEFINE_list("verify_ks", None, "k values of the check (default: --ks).")
+_BUDGET = flags.DEFINE_float("budget_s", 0.0, "If > 0: skip a path at a size when its time at the previous size, "
+                             "scaled by (N / N_prev)², exceeds this many seconds.")
 
 
-def _fq(precision, symmetric=True):
-  def run(x, k):
-    return fq.knn(x, k, precision=precision, block=_BLOCK.value, symmetric=symmetric).indices
+def _fq(precision, symmetric=True, kernel="auto"):
+  def run(x, k, scores=False):
+    found = fq.knn(x, k, precision=precision, block=_BLOCK.value, symmetric=symmetric, kernel=kernel)
+    return (found.indices, found.scores) if scores else found.indices
   return run
 
 
@@ -93,9 +99,54 @@ def _torch(x, k):
 
 
 PATHS = {"fq_float32": _fq("float32"), "fq_float32_ring": _fq("float32", symmetric=False),
-         "fq_bfloat16": _fq("bfloat16"), "fq_stream": _fq_stream, "jax_topk": _jax_topk, "faiss": _faiss,
+         "fq_bfloat16": _fq("bfloat16"), "fq_bfloat16_xla": _fq("bfloat16", kernel="xla"),
+         "fq_bfloat16_pallas": _fq("bfloat16", kernel="pallas"), "fq_stream": _fq_stream, "jax_topk": _jax_topk, "faiss": _faiss,
          "torch": _torch}
-EXACT_REFERENCES = ("fq_float32", "fq_float32_ring", "fq_bfloat16", "fq_stream")
+EXACT_REFERENCES = ("fq_float32", "fq_float32_ring", "fq_bfloat16", "fq_bfloat16_xla", "fq_bfloat16_pallas",
+                    "fq_stream")
+
+
+def verify(n: int, d: int, k: int, paths) -> bool:
+  """Each exact path vs a float64 numpy brute force on clustered rows with 5 % exact duplicates.
+
+  A found neighbour passes when its float64 score equals the reference score at
+  its rank within 1e-6 (float32 cannot order closer pairs); duplicates tie
+  exactly, so their order (lower index first) is checked by the index match.
+  Prints one line per path; returns whether all passed.
+  """
+  rng = np.random.default_rng(1)
+  x = (rng.normal(size=(64, d))[rng.integers(0, 64, n)] + 0.7 * rng.normal(size=(n, d))).astype(np.float32)
+  copies = rng.choice(n, 2 * (n // 40), replace=False)
+  x[copies[: n // 40]] = x[copies[n // 40:]]
+  unit = x / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+  reference, true_scores = [], []
+  for start in range(0, n, 2048):
+    scores = unit[start:start + 2048] @ unit.T
+    scores[np.arange(len(scores)), np.arange(start, start + len(scores))] = -np.inf
+    order = np.lexsort((np.broadcast_to(np.arange(n), scores.shape), -scores), axis=1)[:, :k]
+    reference.append(order)
+    true_scores.append(scores)
+  reference = np.concatenate(reference)
+  passed = True
+  for name in (p for p in paths if p in EXACT_REFERENCES):
+    try:
+      indices, scores = PATHS[name](x, k, scores=True)
+    except Exception as error:  # pylint: disable=broad-except  (reported, counted as a failure)
+      print(f"verify {name:<20} failed: {type(error).__name__}: {str(error)[:300]}", flush=True)
+      passed = False
+      continue
+    found_true = np.concatenate([np.take_along_axis(s, indices[i:i + 2048], axis=1)
+                                 for i, s in zip(range(0, n, 2048), true_scores)])
+    wanted = np.concatenate([np.take_along_axis(s, reference[i:i + 2048], axis=1)
+                             for i, s in zip(range(0, n, 2048), true_scores)])
+    rank_error = float(np.max(np.abs(found_true - wanted)))
+    score_error = float(np.max(np.abs(scores - wanted)))
+    ok = rank_error < 1e-6 and score_error < 1e-6
+    passed &= ok
+    print(f"verify {name:<20} N={n} d={d} k={k}: index match {np.mean(indices == reference):.6f}, "
+          f"max |score at rank − exact| {rank_error:.2e}, max |returned score − exact| {score_error:.2e} "
+          f"→ {'PASS' if ok else 'FAIL'}", flush=True)
+  return passed
 
 
 class PeakMemory:
@@ -155,20 +206,34 @@ def main(argv):
   ceiling = matmul_ceiling()
   print(f"backend {jax.default_backend()}, {jax.device_count()} devices; matmul ceiling "
         f"float32 {ceiling['float32']:.3f} TFLOP/s, bf16 {ceiling['bfloat16']:.3f} TFLOP/s")
-  print(f"{'path':<16}{'N':>10}{'d':>5}{'k':>5}{'seconds':>10}{'TFLOP/s':>9}{'of ceil':>9}"
+  print(f"{'path':<20}{'N':>10}{'d':>5}{'k':>5}{'seconds':>10}{'TFLOP/s':>9}{'of ceil':>9}"
         f"{'peak GiB':>10}{'recall':>8}")
-  rows = []
+  if _VERIFY_N.value:
+    for d in map(int, _DIMS.value):
+      for k in map(int, _VERIFY_KS.value or _KS.value):
+        verify(_VERIFY_N.value, d, k, _PATHS.value)
+  rows, last_seconds = [], {}
   for n in (int(s) for s in _SIZES.value if int(s) <= _MAX_N.value):
     for d in map(int, _DIMS.value):
       x = np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)
       for k in map(int, _KS.value):
         exact = None
         for name in _PATHS.value:
-          PATHS[name](x[:4096], k)  # compile and warm up the peers' libraries
-          with PeakMemory() as memory:
-            start = time.perf_counter()
-            indices = PATHS[name](x, k)
-            seconds = time.perf_counter() - start
+          if (name, d, k) in last_seconds and _BUDGET.value:
+            previous_n, previous_seconds = last_seconds[name, d, k]
+            projected = previous_seconds * (n / previous_n) ** 2
+            if projected > _BUDGET.value:
+              print(f"{name:<20}{n:>10,}  skipped: projected {projected:.0f} s > budget {_BUDGET.value:.0f} s")
+              continue
+          try:
+            PATHS[name](x, k)  # compile (shapes depend on N) and warm up the peers' libraries
+            with PeakMemory() as memory:
+              start = time.perf_counter()
+              indices = PATHS[name](x, k)
+              seconds = time.perf_counter() - start
+          except Exception as error:  # pylint: disable=broad-except  (one broken path must not end the table)
+            print(f"{name:<20}{n:>10,}  failed: {type(error).__name__}: {str(error)[:300]}", flush=True)
+            continue
           if exact is None and name in EXACT_REFERENCES:
             exact = indices
           recall = (float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(indices, exact)])) / k
@@ -178,7 +243,8 @@ def main(argv):
           row = dict(path=name, n=n, d=d, k=k, seconds=seconds, tflops=tflops, fraction_of_ceiling=tflops / reference,
                      peak_gib=memory.peak, memory_kind=memory.kind, recall=recall)
           rows.append(row)
-          print(f"{name:<16}{n:>10,}{d:>5}{k:>5}{seconds:>10.2f}{tflops:>9.3f}{tflops / reference:>9.2f}"
+          last_seconds[name, d, k] = (n, seconds)
+          print(f"{name:<20}{n:>10,}{d:>5}{k:>5}{seconds:>10.2f}{tflops:>9.3f}{tflops / reference:>9.2f}"
                 f"{memory.peak:>10.2f}{recall:>8.4f}", flush=True)
   if _JSON_OUT.value:
     with open(_JSON_OUT.value, "w") as f:

@@ -11,7 +11,7 @@ import ml_collections
 VARIANTS = {
     # name: (image_size, patch, dim, depth, heads, decoder_dim, decoder_depth, codebook_size)
     "tiny": (64, 8, 128, 4, 4, 96, 2, 256),
-    "vit_s": (112, 8, 384, 12, 6, 256, 4, 1024),
+    "vit_s": (112, 8, 384, 12, 6, 384, 4, 1024),
     "vit_b": (112, 8, 768, 12, 12, 384, 4, 2048),
 }
 

@@ -21,24 +21,31 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pltriton
 
 from facequal_jax import topk
 
 
-def _kernel(q_ref, ids_ref, x_ref, first_ref, keys_ref, index_ref, *, database_block: int, num_rows: int,
-            slots: int):
+def _kernel(q_ref, ids_ref, x_ref, first_ref, keys_ref, index_ref, *, database_block: int, dim_block: int,
+            num_rows: int, slots: int):
   """One program: q_ref [Bq, d], ids_ref [Bq, 1], x_ref [S, d], first_ref [1, 1] → keys_ref, index_ref [Bq, slots]."""
   first_row = first_ref[0, 0]
-  q = q_ref[...].astype(jnp.bfloat16)
   query_ids = ids_ref[...]
-  rows = q.shape[0]
+  rows, dim = q_ref.shape
   slot = lax.broadcasted_iota(jnp.int32, (rows, slots), 1)
   column = lax.broadcasted_iota(jnp.int32, (rows, database_block), 1)
 
+  def tile_scores(j):
+    """float32 [Bq, Bd] scores of database tile j, accumulated over `dim_block`-wide slices of d."""
+    def accumulate(c, scores):
+      q = q_ref[:, pl.ds(c * dim_block, dim_block)].astype(jnp.bfloat16)
+      x = x_ref[pl.ds(j * database_block, database_block), pl.ds(c * dim_block, dim_block)].astype(jnp.bfloat16)
+      return scores + lax.dot_general(q, x, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+    return lax.fori_loop(0, dim // dim_block, accumulate, jnp.zeros((rows, database_block), jnp.float32))
+
   def tile(j, state):
     keys, index = state
-    x = x_ref[pl.ds(j * database_block, database_block), :].astype(jnp.bfloat16)
-    scores = lax.dot_general(q, x, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+    scores = tile_scores(j)
     global_column = first_row + j * database_block + column
     excluded = (global_column == query_ids) | (global_column >= num_rows)
     scores = jnp.where(excluded, -jnp.inf, scores)
@@ -77,19 +84,27 @@ def _kernel(q_ref, ids_ref, x_ref, first_ref, keys_ref, index_ref, *, database_b
   index_ref[...] = index
 
 
-@functools.partial(jax.jit, static_argnames=("keep", "num_rows", "query_block", "database_block", "interpret"))
+@functools.partial(jax.jit, static_argnames=("keep", "num_rows", "query_block", "database_block", "dim_block",
+                                             "num_warps", "num_stages", "interpret"))
 def select(queries: jax.Array, query_ids: jax.Array, database: jax.Array, first_row: jax.Array, *, keep: int,
-           num_rows: int, query_block: int = 64, database_block: int = 64, interpret: bool = False):
+           num_rows: int, query_block: int = 64, database_block: int = 64, dim_block: int = 0,
+           num_warps: int = 4, num_stages: int = 3, interpret: bool = False):
   """Top-`keep` bf16 candidates of each query among consecutive database rows.
 
   Args:
     queries: float32 [Q, d] unit rows, Q a multiple of `query_block`.
     query_ids: int32 [Q] row each query must not return (-1: none).
-    database: float32 [S, d] unit rows first_row … first_row + S − 1, S a
+    database: float32 or bf16 [S, d] unit rows first_row … first_row + S − 1, S a
       multiple of `database_block`; rows >= num_rows are padding.
     first_row: int32 scalar.
     keep: candidates per query.
     num_rows: real database rows overall.
+    query_block, database_block: rows of one program's query block and of the
+      database tiles it walks.
+    dim_block: columns multiplied per step (a divisor of d; 0: all of d). Small
+      slices let Triton pipeline the loads instead of staging a whole
+      [database_block, d] tile in shared memory.
+    num_warps, num_stages: Triton launch parameters (GPU only).
 
   Returns:
     (keys float32 [Q, keep], indices int32 [Q, keep]) ordered by key
@@ -97,7 +112,11 @@ def select(queries: jax.Array, query_ids: jax.Array, database: jax.Array, first_
   """
   slots = pl.next_power_of_2(keep)
   rows, dim = queries.shape
-  kernel = functools.partial(_kernel, database_block=database_block, num_rows=num_rows, slots=slots)
+  dim_block = dim_block or dim
+  if dim % dim_block:
+    raise ValueError(f"dim_block {dim_block} does not divide d = {dim}")
+  kernel = functools.partial(_kernel, database_block=database_block, dim_block=dim_block, num_rows=num_rows,
+                             slots=slots)
   keys, index = pl.pallas_call(
       kernel,
       out_shape=(jax.ShapeDtypeStruct((rows, slots), jnp.float32), jax.ShapeDtypeStruct((rows, slots), jnp.int32)),
@@ -109,6 +128,7 @@ def select(queries: jax.Array, query_ids: jax.Array, database: jax.Array, first_
       out_specs=(pl.BlockSpec((query_block, slots), lambda i: (i, 0)),
                  pl.BlockSpec((query_block, slots), lambda i: (i, 0))),
       interpret=interpret,
+      compiler_params=None if interpret else pltriton.CompilerParams(num_warps=num_warps, num_stages=num_stages),
   )(queries, query_ids.reshape(-1, 1), database, jnp.reshape(first_row, (1, 1)).astype(jnp.int32))
   keys, index = topk.sort_rows(keys, index)
   return keys[:, :keep], index[:, :keep]

@@ -208,10 +208,14 @@ def visit_tiles(queries, query_ids, state, database, database_first, *, query_ti
 
 def _fused_candidates(q_chunk, qid_chunk, shard, first, *, keep, query_tile, num_database, interpret):
   """Candidates of a whole shard from the fused Pallas kernel, rescored in float32 tile by tile."""
-  block = lambda rows: 64 if rows % 64 == 0 else 16
-  keys, indices = fused.select(q_chunk, qid_chunk, shard, first, keep=keep, num_rows=num_database,
-                               query_block=block(q_chunk.shape[0]), database_block=block(shard.shape[0]),
-                               interpret=interpret)
+  largest_divisor = lambda rows, sizes: next(size for size in sizes if rows % size == 0)
+  dim = shard.shape[1]
+  # The kernel multiplies in bf16: handing it a bf16 copy halves the bytes every program reads.
+  # Shape measured fastest on an H200 (benchmarks/fused_tiles.py): 128 × 256 blocks, d in slices of 64, 8 warps.
+  keys, indices = fused.select(q_chunk, qid_chunk, shard.astype(jnp.bfloat16), first, keep=keep,
+                               num_rows=num_database, query_block=largest_divisor(q_chunk.shape[0], (128, 64, 16)),
+                               database_block=largest_divisor(shard.shape[0], (256, 64, 16)),
+                               dim_block=64 if dim % 64 == 0 else 0, num_warps=8, interpret=interpret)
 
   def rescore_tile(i, exact):
     q = lax.dynamic_slice_in_dim(q_chunk, i * query_tile, query_tile)

@@ -18,13 +18,15 @@ def tied_rows():
 
 
 @pytest.mark.parametrize("k", [1, 10, 100])
-def test_kernel_candidates_are_the_exact_top_k(tied_rows, k):
+@pytest.mark.parametrize("dim_block", [0, 16])  # all of d at once, or accumulated over four slices
+def test_kernel_candidates_are_the_exact_top_k(tied_rows, k, dim_block):
   n = 688  # rows 688 … 703 are padding (zeros, excluded by num_rows)
   unit = np.zeros((704, tied_rows.shape[1]), np.float32)
   unit[:n] = tied_rows[:n] / np.linalg.norm(tied_rows[:n], axis=1, keepdims=True)
   want_indices, want_scores = brute_force_knn(tied_rows[:n], k, query_ids=np.arange(n))
   keys, indices = fused.select(jnp.asarray(unit), jnp.arange(704, dtype=jnp.int32), jnp.asarray(unit),
-                               jnp.int32(0), keep=k, num_rows=n, query_block=64, database_block=64, interpret=True)
+                               jnp.int32(0), keep=k, num_rows=n, query_block=64, database_block=64, dim_block=dim_block,
+                               interpret=True)
   np.testing.assert_array_equal(np.asarray(indices)[:n], want_indices)
   np.testing.assert_allclose(np.asarray(keys)[:n], want_scores, atol=1e-6, rtol=0)
 

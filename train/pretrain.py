@@ -32,15 +32,19 @@ def main(argv):
   manager = pretrain.checkpoint_manager(os.path.join(os.path.abspath(workdir), "checkpoints"), config)
   state = pretrain.restore_latest(manager, state)
   train_step = pretrain.make_train_step(model, config, mesh)
-  start_step, start_time = int(state.step), time.perf_counter()
+  start_step = window_step = int(state.step)
+  start_time = window_time = time.perf_counter()
   with open(os.path.join(workdir, "metrics.jsonl"), "a") as log:
     for step in range(start_step, config.steps):
       state, metrics = train_step(state, pretrain.batch_at(images, step, config.batch_size, config.seed))
       done = step + 1
       if done % config.log_every == 0 or done == config.steps:
         metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        elapsed = time.perf_counter() - start_time
-        metrics.update(step=done, images_per_second=(done - start_step) * config.batch_size / elapsed)
+        now = time.perf_counter()
+        elapsed = now - start_time
+        # The rate over the last window: the first window also holds compilation.
+        metrics.update(step=done, images_per_second=(done - window_step) * config.batch_size / (now - window_time))
+        window_step, window_time = done, now
         log.write(json.dumps(metrics) + "\n")
         log.flush()
         logging.info("step %d/%d loss %.4f recon %.4f code %.4f perplexity %.1f dead %d, %.0f images/s, ETA %.0f s",
