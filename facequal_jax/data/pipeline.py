@@ -71,3 +71,19 @@ def decode_batches(source, rows: Sequence[int], face: preprocess_lib.FacePreproc
                 else np.zeros((0,) + face.shape, np.uint8))
       indices = start + np.asarray(good, np.int64)
       yield Batch(indices, rows[indices], images, skipped)
+
+
+def decode_all(source, face: preprocess_lib.FacePreprocess, workers: int = 0):
+  """Every row of `source` decoded at once.
+
+  Returns:
+    (images uint8 [n, H, W, C], source rows int64 [n] that decoded, skipped
+    [(where, reason)] for the rest, the listing's own skips included).
+  """
+  images, rows = [np.zeros((0,) + face.shape, np.uint8)], [np.zeros(0, np.int64)]
+  skipped = list(getattr(source, "listing_skipped", []))
+  for batch in decode_batches(source, range(len(source)), face, 512, workers):
+    images.append(batch.images)
+    rows.append(batch.rows)
+    skipped.extend((where, reason) for _, where, reason in batch.skipped)
+  return np.concatenate(images), np.concatenate(rows), skipped

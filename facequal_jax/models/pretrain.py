@@ -17,7 +17,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from facequal_jax import io, sharding
-from facequal_jax.data.pipeline import decode_batches
+from facequal_jax.data.pipeline import decode_all
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource
 from facequal_jax.models import masking, paco
@@ -93,13 +93,9 @@ def make_train_step(model: paco.PacoMIM, config: ml_collections.ConfigDict, mesh
 
 def load_faces(config: ml_collections.ConfigDict) -> Tuple[np.ndarray, list]:
   """Every decodable image of `config.data.images` as uint8 [N, S, S, C], and the skipped files."""
-  source = ImageFolderSource(config.data.images)
   face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey")
-  images, skipped = [], list(source.listing_skipped)
-  for batch in decode_batches(source, range(len(source)), face, 512, config.data.workers):
-    images.append(batch.images)
-    skipped.extend((where, reason) for _, where, reason in batch.skipped)
-  return np.concatenate(images), skipped
+  images, _, skipped = decode_all(ImageFolderSource(config.data.images), face, config.data.workers)
+  return images, skipped
 
 
 def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""Training the ArcFace proxy: state, data-parallel step, resumable loop, embedding.
+
+The backbone is replicated and the batch split over the 1-D mesh (data
+parallel); the ArcFace class centres — and their optimiser moments — are split
+over the same mesh along the classes (see `arcface.py`). Batches and
+augmentation are pure functions of (seed, step), so a resumed run continues
+exactly where the interrupted one stopped.
+"""
+import functools
+import json
+import os
+import time
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from facequal_jax import sharding
+from facequal_jax.encoders import encode_sharded
+from facequal_jax.models import arcface, backbone, pretrain
+
+
+@flax.struct.dataclass
+class ProxyState:
+  """step int32 [], params {"backbone", "centres" [C_pad, D]}, opt_state."""
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def make_model(config: ml_collections.ConfigDict) -> backbone.FaceResNet:
+  return backbone.FaceResNet(tuple(config.model.widths), config.model.blocks_per_stage,
+                             config.model.embedding_dim, config.model.stem_stride)
+
+
+def padded_classes(num_classes: int, mesh: Mesh) -> int:
+  devices = sharding.mesh_size(mesh)
+  return -(-num_classes // devices) * devices
+
+
+def state_shardings(state: ProxyState, mesh: Mesh):
+  """The class centres and their optimiser moments (every leaf under a "centres" key) split over the mesh
+  along the classes; the rest replicated."""
+  split, replicated = NamedSharding(mesh, PartitionSpec(sharding.ROWS)), NamedSharding(mesh, PartitionSpec())
+  is_centres = lambda path: any(getattr(key, "key", None) == "centres" for key in path)
+  return jax.tree_util.tree_map_with_path(lambda path, _: split if is_centres(path) else replicated, state)
+
+
+def create_state(config: ml_collections.ConfigDict, num_classes: int, mesh: Mesh):
+  """(model, placed initial state, its shardings)."""
+  model = make_model(config)
+  backbone_key, centre_key = jax.random.split(jax.random.PRNGKey(config.seed))
+  size = config.model.image_size
+  params = {"backbone": model.init(backbone_key, jnp.zeros((1, size, size, config.model.channels), jnp.uint8))["params"],
+            "centres": 0.01 * jax.random.normal(centre_key, (padded_classes(num_classes, mesh),
+                                                              config.model.embedding_dim))}
+  state = ProxyState(jnp.int32(0), params, pretrain.make_optimizer(config).init(params))
+  shardings = state_shardings(state, mesh)
+  return model, jax.device_put(state, shardings), shardings
+
+
+def _augment(images: jax.Array, key: jax.Array) -> jax.Array:
+  """Random horizontal flips of uint8 [B, H, W, C]."""
+  flip = jax.random.bernoulli(key, 0.5, (images.shape[0], 1, 1, 1))
+  return jnp.where(flip, images[:, :, ::-1], images)
+
+
+def _train_step(state, images, labels, *, model, config, mesh, num_classes):
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), state.step)
+  images = _augment(images, key)
+
+  def loss_fn(params):
+    embeddings = model.apply({"params": params["backbone"]}, images)
+    return arcface.sharded_loss(embeddings, labels, params["centres"], mesh=mesh, scale=config.arcface.scale,
+                                margin=config.arcface.margin, num_classes=num_classes)
+
+  loss, grads = jax.value_and_grad(loss_fn)(state.params)
+  updates, opt_state = pretrain.make_optimizer(config).update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  return ProxyState(state.step + 1, params, opt_state), {"loss": loss}
+
+
+def make_train_step(model, config: ml_collections.ConfigDict, mesh: Mesh, num_classes: int, shardings):
+  """Jitted step (state, uint8 images [B, H, W, C], int32 labels [B]) → (state, {"loss"})."""
+  batch, replicated = NamedSharding(mesh, PartitionSpec(sharding.ROWS)), NamedSharding(mesh, PartitionSpec())
+  step = functools.partial(_train_step, model=model, config=config, mesh=mesh, num_classes=num_classes)
+  return jax.jit(step, in_shardings=(shardings, batch, batch), out_shardings=(shardings, replicated),
+                 donate_argnums=(0,))
+
+
+def batch_positions(num_samples: int, step: int, batch_size: int, seed: int) -> np.ndarray:
+  """Positions of the samples of `step`: epochs are seeded permutations."""
+  per_epoch = num_samples // batch_size
+  epoch, index = divmod(step, per_epoch)
+  order = np.random.default_rng([seed, epoch]).permutation(num_samples)
+  return order[index * batch_size:(index + 1) * batch_size]
+
+
+def train(config: ml_collections.ConfigDict, images: np.ndarray, labels: np.ndarray, workdir: str,
+          mesh: Mesh) -> Callable[[np.ndarray], np.ndarray]:
+  """Trains (or resumes) a proxy in `workdir`; returns its embedding function.
+
+  Args:
+    images: uint8 [N, S, S, C] faces at the model's size.
+    labels: int [N] identities (any integers; remapped to 0 … C − 1 here).
+    workdir: checkpoints/ and metrics.jsonl go here.
+
+  Returns:
+    embed: uint8 [B, S, S, C] → unit float32 [B, D] numpy embeddings.
+  """
+  if config.batch_size % sharding.mesh_size(mesh):
+    raise ValueError(f"batch_size {config.batch_size} is not a multiple of the {sharding.mesh_size(mesh)} devices")
+  if len(images) < config.batch_size:
+    raise ValueError(f"{len(images)} training images are fewer than one batch of {config.batch_size}")
+  _, classes = np.unique(labels, return_inverse=True)
+  num_classes = int(classes.max()) + 1
+  model, state, shardings = create_state(config, num_classes, mesh)
+  manager = pretrain.checkpoint_manager(os.path.join(os.path.abspath(workdir), "checkpoints"), config)
+  state = pretrain.restore_latest(manager, state)
+  step_fn = make_train_step(model, config, mesh, num_classes, shardings)
+  start_step, start_time = int(state.step), time.perf_counter()
+  with open(os.path.join(workdir, "metrics.jsonl"), "a") as log:
+    for step in range(start_step, config.steps):
+      positions = batch_positions(len(images), step, config.batch_size, config.seed)
+      state, metrics = step_fn(state, images[positions], classes[positions].astype(np.int32))
+      done = step + 1
+      if done % config.log_every == 0 or done == config.steps:
+        elapsed = time.perf_counter() - start_time
+        rate = (done - start_step) * config.batch_size / elapsed
+        record = {"step": done, "loss": float(metrics["loss"]), "images_per_second": rate}
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        logging.info("proxy step %d/%d loss %.3f, %.0f images/s, ETA %.0f s", done, config.steps, record["loss"],
+                     rate, (config.steps - done) * config.batch_size / rate)
+      if done % config.checkpoint_every == 0 or done == config.steps:
+        pretrain.save(manager, state, force=done == config.steps)
+  manager.wait_until_finished()
+  return embedder(model, state.params["backbone"], mesh)
+
+
+def embedder(model: backbone.FaceResNet, params, mesh: Mesh, chunk: int = 512):
+  """uint8 [B, S, S, C] → unit float32 [B, D] numpy embeddings, `chunk` images per sharded call."""
+  params = jax.device_put(params, NamedSharding(mesh, PartitionSpec()))
+
+  @jax.jit
+  def apply(images):
+    embeddings = model.apply({"params": params}, images)
+    return embeddings / jnp.linalg.norm(embeddings, axis=1, keepdims=True)
+
+  def embed(images: np.ndarray) -> np.ndarray:
+    return np.concatenate([encode_sharded(apply, images[i:i + chunk], mesh) for i in range(0, len(images), chunk)])
+  return embed

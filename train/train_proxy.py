@@ -1,0 +1,48 @@
+r"""Trains the ArcFace proxy on an identity-folder dataset:
+`python -m train.train_proxy --config=configs/proxy_arcface.py:tiny --workdir=DIR`.
+
+Identities with fewer than `config.data.min_images` images are left out.
+Resumes from DIR/checkpoints; logs loss and images/s to DIR/metrics.jsonl; at
+the end writes the training faces' embeddings with their labels to
+DIR/embeddings.npz, which
+`python -m facequal_jax --config=configs/iq.py --config.data.embeddings=DIR/embeddings.npz` scores.
+"""
+import os
+
+import numpy as np
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from facequal_jax import io, sharding
+from facequal_jax.data.pipeline import decode_all
+from facequal_jax.data.preprocess import FacePreprocess
+from facequal_jax.data.sources import ImageFolderSource
+from facequal_jax.models import proxy
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/proxy_arcface.py:tiny.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics and embeddings go here.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  os.makedirs(workdir, exist_ok=True)
+  source = ImageFolderSource(config.data.images)
+  face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey")
+  images, rows, skipped = decode_all(source, face, config.data.workers)
+  for where, reason in skipped:
+    logging.warning("skipped %s: %s", where, reason)
+  labels = np.asarray(source.labels, np.int64)[rows]
+  keep = np.bincount(labels)[labels] >= config.data.min_images
+  images, labels = images[keep], labels[keep]
+  logging.info("%d training faces of %d identities (%d files skipped)", len(labels), len(np.unique(labels)),
+               len(skipped))
+  embed = proxy.train(config, images, labels, workdir, sharding.make_mesh(config.num_devices))
+  out = os.path.join(workdir, "embeddings.npz")
+  io.write_npz(out, embeddings=embed(images), labels=labels)
+  logging.info("embeddings of the training faces written to %s", out)
+
+
+if __name__ == "__main__":
+  app.run(main)
