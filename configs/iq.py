@@ -65,6 +65,15 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.knn.symmetric = True  # score each pair once for both rows (half the FLOPs).
   config.knn.kernel = "auto"  # "auto" (fused Pallas for bf16 on GPU), "xla", "pallas".
 
+  config.diagnostics = ml_collections.ConfigDict()  # see facequal_jax.diagnostics.Thresholds
+  config.diagnostics.mislabel_share = 0.5  # one foreign identity holds at least this share of the k slots.
+  config.diagnostics.duplicate_similarity = 0.98  # cosine of cross-identity near-duplicates.
+  config.diagnostics.outlier_z = -3.5  # robust z of the mean neighbour cosine.
+  config.diagnostics.merge_links = 1  # mutual cross-identity nearest-neighbour pairs for a merge candidate.
+  config.diagnostics.max_items = 1000  # longest list per finding.
+  # The built-in default is also scored with these label-flip rates injected, to show what noise does.
+  config.demo_noise_rates = (0.1, 0.2)
+
   config.mesh = ml_collections.ConfigDict()
   config.mesh.num_devices = 0  # 0 = all devices (of all processes).
   return config

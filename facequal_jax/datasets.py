@@ -5,8 +5,9 @@ Sources: `data.images` (image folder), `data.rec` (RecordIO pack), `data.tfds`
 faces are decoded, preprocessed and embedded by eigenfaces fitted on a sample
 of the view, with resumable extraction into `WORKDIR/embeddings/`.
 """
+import dataclasses
 import os
-from typing import List, Tuple
+from typing import Callable, List, Optional
 
 import ml_collections
 import numpy as np
@@ -66,8 +67,30 @@ def fit_encoder(view: variants.View, face: FacePreprocess, config: ml_collection
   return encoder
 
 
-def embed(config: ml_collections.ConfigDict, workdir: str) -> Tuple[np.ndarray, np.ndarray, dict, List[dict]]:
-  """Embeddings [n, D], labels [n], a description, and every skipped file with its reason."""
+@dataclasses.dataclass(frozen=True)
+class LabelledEmbeddings:
+  """What the IQ job scores.
+
+  Attributes:
+    embeddings: float [n, D]; labels: int64 [n].
+    description: where they came from (for report.json).
+    skipped: [{"file", "reason"}] of every input left out.
+    flipped: bool [n] samples whose label was flipped on purpose
+      (`data.label_noise`), or None.
+    image_of: sample → uint8 face image, or None when there are no images.
+    name_of: sample → file or record name, or None.
+  """
+  embeddings: np.ndarray
+  labels: np.ndarray
+  description: dict
+  skipped: List[dict]
+  flipped: Optional[np.ndarray] = None
+  image_of: Optional[Callable[[int], np.ndarray]] = None
+  name_of: Optional[Callable[[int], str]] = None
+
+
+def embed(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings:
+  """Decodes, embeds (resumably) and describes the faces of the configured source."""
   source, description = build_source(config.data, workdir)
   view = build_view(source, config.data)
   face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels)
@@ -81,4 +104,11 @@ def embed(config: ml_collections.ConfigDict, workdir: str) -> Tuple[np.ndarray, 
   skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
   description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,
                      encoder=encoder.fingerprint())
-  return result.embeddings, result.labels, description, skipped
+  flipped = view.flipped[result.positions] if view.flipped is not None else None
+
+  def image_of(sample: int) -> np.ndarray:
+    batch = next(pipeline.decode_batches(source, [int(result.source_rows[sample])], face, 1, workers=1))
+    return batch.images[0] if len(batch.images) else np.zeros(face.shape, np.uint8)
+
+  return LabelledEmbeddings(result.embeddings, result.labels, description, skipped, flipped, image_of,
+                            lambda sample: source.describe(int(result.source_rows[sample])))

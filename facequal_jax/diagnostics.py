@@ -1,0 +1,201 @@
+"""What to clean: suspects, merges, splits, duplicates and outliers from the k-NN graph and labels.
+
+Every finding is ranked, most suspicious first, and refers to samples by their
+row in the input (`sample_rows` of the report). Inputs are the unit embeddings
+[n, d] of the evaluated samples, their labels [n], the self k-NN result over
+them (indices [n, k], scores [n, k]) and the per-sample consistency c_i [n].
+"""
+import dataclasses
+from typing import Dict, List
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+  """Knobs of the detectors (defaults suit unit embeddings from any encoder).
+
+  Attributes:
+    mislabel_share: a suspect's neighbourhood gives at least this share of its
+      k slots to one foreign identity, and c_i is below that share.
+    duplicate_similarity: cosine at or above which two samples of different
+      identities are reported as near-duplicates.
+    outlier_z: robust z-score (median / MAD of the mean neighbour similarity)
+      below which a sample is an outlier.
+    merge_links: mutual cross-identity nearest-neighbour pairs needed for a
+      merge candidate (besides a close centroid).
+    max_items: longest list reported per finding.
+  """
+  mislabel_share: float = 0.5
+  duplicate_similarity: float = 0.98
+  outlier_z: float = -3.5
+  merge_links: int = 1
+  max_items: int = 1000
+
+
+def _foreign_majority(indices: np.ndarray, labels: np.ndarray):
+  """Per sample: the foreign identity holding most of its k slots (ties: lower label) and its share."""
+  neighbour_labels = labels[indices]
+  foreign = neighbour_labels != labels[:, None]
+  best_label = np.full(len(labels), -1, np.int64)
+  best_share = np.zeros(len(labels))
+  for row in np.flatnonzero(foreign.any(axis=1)):
+    values, counts = np.unique(neighbour_labels[row][foreign[row]], return_counts=True)
+    best = np.argmax(counts)  # np.unique sorts values: ties go to the lower label
+    best_label[row], best_share[row] = values[best], counts[best] / indices.shape[1]
+  return best_label, best_share
+
+
+def suspected_mislabeled(labels, indices, scores, consistency, singleton, thresholds: Thresholds) -> List[dict]:
+  """Samples whose own label is rare among their neighbours while one other identity dominates them.
+
+  Score = foreign share × mean similarity of the neighbours carrying that
+  identity − c_i: confident, coherent foreign neighbourhoods rank first.
+  """
+  label, share = _foreign_majority(indices, labels)
+  out = []
+  for row in np.flatnonzero((share >= thresholds.mislabel_share) & (consistency < share) & ~singleton):
+    holders = labels[indices[row]] == label[row]
+    confidence = float(scores[row][holders].mean())
+    out.append({"sample": int(row), "label": int(labels[row]), "suggested_label": int(label[row]),
+                "consistency": float(consistency[row]), "foreign_share": float(share[row]),
+                "foreign_similarity": confidence, "score": float(share[row] * confidence - consistency[row])})
+  out.sort(key=lambda item: (-item["score"], item["sample"]))
+  return out[:thresholds.max_items]
+
+
+def identity_centroids(embeddings: np.ndarray, labels: np.ndarray):
+  """(identities [C], unit centroids [C, d] of the unit embeddings, inverse [n] sample → identity position)."""
+  identities, inverse = np.unique(labels, return_inverse=True)
+  sums = np.zeros((len(identities), embeddings.shape[1]))
+  np.add.at(sums, inverse, embeddings)
+  norms = np.linalg.norm(sums, axis=1, keepdims=True)
+  return identities, sums / np.where(norms > 0, norms, 1.0), inverse
+
+
+def merge_candidates(embeddings, labels, indices, thresholds: Thresholds) -> List[dict]:
+  """Identity pairs linked by mutual nearest neighbours across the two identities, ranked by centroid cosine."""
+  identities, centroids, inverse = identity_centroids(embeddings, labels)
+  nearest = indices[:, 0]
+  mutual = (indices[nearest, 0] == np.arange(len(labels))) & (labels[nearest] != labels)
+  links: Dict[tuple, int] = {}
+  for row in np.flatnonzero(mutual):
+    a, b = sorted((int(inverse[row]), int(inverse[nearest[row]])))
+    links[a, b] = links.get((a, b), 0) + 1
+  out = []
+  for (a, b), count in links.items():
+    count //= 2  # each mutual pair was seen from both ends
+    if count >= thresholds.merge_links:
+      out.append({"identity_a": int(identities[a]), "identity_b": int(identities[b]), "mutual_links": count,
+                  "centroid_similarity": float(centroids[a] @ centroids[b])})
+  out.sort(key=lambda item: (-item["centroid_similarity"], item["identity_a"], item["identity_b"]))
+  return out[:thresholds.max_items]
+
+
+def split_candidates(labels, indices, thresholds: Thresholds) -> List[dict]:
+  """Identities whose images fall apart into several groups of the same-label k-NN graph.
+
+  Two images of an identity are joined when either lists the other among its
+  k neighbours; an identity whose images form more than one component with at
+  least two images each is a split candidate, ranked by the share of its
+  images outside its largest component.
+  """
+  parent = np.arange(len(labels))
+
+  def find(x):
+    while parent[x] != x:
+      parent[x] = parent[parent[x]]
+      x = parent[x]
+    return x
+
+  rows, slots = np.nonzero(labels[indices] == labels[:, None])
+  for a, b in zip(rows, indices[rows, slots]):
+    parent[find(a)] = find(b)
+  roots = np.array([find(x) for x in range(len(labels))])
+  out = []
+  for identity in np.unique(labels):
+    members = np.flatnonzero(labels == identity)
+    _, sizes = np.unique(roots[members], return_counts=True)
+    groups = np.sort(sizes[sizes >= 2])[::-1]
+    if len(groups) >= 2:
+      out.append({"identity": int(identity), "num_images": int(len(members)),
+                  "group_sizes": groups.tolist(), "outside_largest": float(1 - groups[0] / len(members))})
+  out.sort(key=lambda item: (-item["outside_largest"], item["identity"]))
+  return out[:thresholds.max_items]
+
+
+def near_duplicates(labels, indices, scores, thresholds: Thresholds) -> List[dict]:
+  """Pairs of samples of different identities at cosine >= `duplicate_similarity`, most similar first."""
+  rows, slots = np.nonzero((scores >= thresholds.duplicate_similarity) & (labels[indices] != labels[:, None]))
+  pairs = {}
+  for row, slot in zip(rows, slots):
+    a, b = sorted((int(row), int(indices[row, slot])))
+    pairs[a, b] = float(scores[row, slot])
+  out = [{"sample_a": a, "sample_b": b, "label_a": int(labels[a]), "label_b": int(labels[b]), "similarity": s}
+         for (a, b), s in pairs.items()]
+  out.sort(key=lambda item: (-item["similarity"], item["sample_a"], item["sample_b"]))
+  return out[:thresholds.max_items]
+
+
+def outliers(scores, thresholds: Thresholds) -> List[dict]:
+  """Samples far from everything: robust z-score of their mean neighbour similarity below `outlier_z`."""
+  closeness = scores.mean(axis=1)
+  median = np.median(closeness)
+  spread = 1.4826 * np.median(np.abs(closeness - median)) or 1e-12
+  z = (closeness - median) / spread
+  out = [{"sample": int(row), "mean_neighbor_similarity": float(closeness[row]), "robust_z": float(z[row])}
+         for row in np.flatnonzero(z < thresholds.outlier_z)]
+  out.sort(key=lambda item: (item["robust_z"], item["sample"]))
+  return out[:thresholds.max_items]
+
+
+def estimated_noise_rate(labels, indices, consistency, singleton, thresholds: Thresholds) -> float:
+  """Share of non-singleton samples the mislabel detector flags (one foreign identity holds at least
+  `mislabel_share` of the k slots and more of them than the sample's own identity).
+
+  A flipped sample keeps its image's neighbourhood, which belongs to its true
+  identity, so it is counted when that identity has enough images near it; a
+  clean sample is counted only when its identity is confused with another.
+  An estimate, not a guarantee: it reads low when the encoder separates
+  identities poorly or when flipped samples' true identities have fewer images
+  than `mislabel_share` · k, and high when identities overlap.
+  """
+  _, share = _foreign_majority(indices, labels)
+  counted = ~singleton
+  flagged = (share >= thresholds.mislabel_share) & (consistency < share)
+  return float(np.mean(flagged[counted])) if counted.any() else 0.0
+
+
+def diagnose(embeddings, labels, indices, scores, consistency, singleton,
+             thresholds: Thresholds = Thresholds()) -> dict:
+  """All findings as a JSON-ready dict under the report.json keys.
+
+  Args:
+    embeddings: float [n, d] (normalised here); labels: int [n];
+    indices: int [n, k] self k-NN over these samples (best first);
+    scores: float [n, k] their cosines; consistency: float [n] c_i;
+    singleton: bool [n] samples whose identity has one image.
+  """
+  embeddings = np.asarray(embeddings, np.float64)
+  embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+  labels, indices, scores = np.asarray(labels, np.int64), np.asarray(indices), np.asarray(scores, np.float64)
+  consistency, singleton = np.asarray(consistency, np.float64), np.asarray(singleton, bool)
+  return {
+      "suspected_mislabeled": suspected_mislabeled(labels, indices, scores, consistency, singleton, thresholds),
+      "merge_candidates": merge_candidates(embeddings, labels, indices, thresholds),
+      "split_candidates": split_candidates(labels, indices, thresholds),
+      "near_duplicates": near_duplicates(labels, indices, scores, thresholds),
+      "outliers": outliers(scores, thresholds),
+      "estimated_noise_rate": estimated_noise_rate(labels, indices, consistency, singleton, thresholds),
+      "thresholds": dataclasses.asdict(thresholds),
+  }
+
+
+def of_report(report, embeddings, thresholds: Thresholds = Thresholds()) -> dict:
+  """`diagnose` on an `IQReport` and the embeddings [N, d] it was computed from (all N input rows).
+
+  Sample numbers in the result are positions among the report's evaluated
+  samples (`report.sample_rows[position]` is the input row).
+  """
+  return diagnose(np.asarray(embeddings)[report.sample_rows], report.labels, report.neighbors.indices,
+                  report.neighbors.scores, report.per_sample_consistency, report.singleton, thresholds)

@@ -1,0 +1,74 @@
+"""Diagnostics against planted problems on synthetic clustered embeddings."""
+import numpy as np
+import pytest
+
+import facequal_jax as fq
+from facequal_jax import diagnostics
+from facequal_jax.data import variants
+from reference import clustered_gaussian
+
+
+def _diagnose(embeddings, labels, k=10):
+  report = fq.intrinsic_quality(embeddings, labels, k=k)
+  return report, diagnostics.diagnose(embeddings[report.sample_rows], report.labels, report.neighbors.indices,
+                                      report.neighbors.scores, report.per_sample_consistency, report.singleton)
+
+
+@pytest.fixture(scope="module")
+def planted():
+  """200 identities × 15 samples in 32-d, 10 % of labels flipped (300 flips)."""
+  rng = np.random.default_rng(0)
+  labels = np.repeat(np.arange(200), 15)
+  centres = rng.normal(size=(200, 32))
+  embeddings = (centres[labels] + 0.45 * rng.normal(size=(3000, 32))).astype(np.float32)
+  view = variants.flip_labels(variants.View(None, np.arange(3000), labels), 0.1, seed=1)
+  return embeddings, view.labels, view.flipped
+
+
+def test_suspects_are_the_planted_flips(planted):
+  embeddings, labels, flipped = planted
+  report, found = _diagnose(embeddings, labels)
+  top = [item["sample"] for item in found["suspected_mislabeled"][:100]]
+  assert len(top) == 100
+  precision = np.mean(flipped[report.sample_rows[top]])
+  assert precision >= 0.5, precision
+  # The suggestion is the true identity for most true positives.
+  original = np.repeat(np.arange(200), 15)
+  hits = [item for item in found["suspected_mislabeled"][:100] if flipped[item["sample"]]]
+  assert np.mean([item["suggested_label"] == original[item["sample"]] for item in hits]) >= 0.9
+  assert found["estimated_noise_rate"] == pytest.approx(0.1, abs=0.03)
+
+
+def test_merge_split_duplicates_and_outliers_are_found():
+  rng = np.random.default_rng(2)
+  embeddings, labels = clustered_gaussian(rng, 600, 16, clusters=30, spread=0.1)
+  labels = labels.astype(np.int64)
+  # Identity 31: samples of identity 0 filed under a second label (a merge).
+  merged = np.flatnonzero(labels == 0)[::2]
+  labels[merged] = 31
+  # Identity 32: samples from two far-apart clusters 1 and 2 under one label (a split).
+  sizes = sorted((int(np.sum(labels == 1)), int(np.sum(labels == 2))), reverse=True)
+  labels[np.flatnonzero(np.isin(labels, [1, 2]))] = 32
+  # A cross-identity exact duplicate pair and a far outlier.
+  a, b = np.flatnonzero(labels == 3)[0], np.flatnonzero(labels == 4)[0]
+  embeddings[b] = embeddings[a]
+  embeddings[5] = 25 * rng.normal(size=16)
+  report, found = _diagnose(embeddings, labels, k=5)
+  pairs = [(m["identity_a"], m["identity_b"]) for m in found["merge_candidates"]]
+  assert pairs[0] == (0, 31)
+  splits = {item["identity"]: item for item in found["split_candidates"]}
+  assert splits[32]["group_sizes"] == sizes  # exactly the two planted clusters
+  assert all(identity in (0, 31, 32) for identity in splits)  # 0 and 31 share one cluster, half each
+  duplicates = [(d["sample_a"], d["sample_b"]) for d in found["near_duplicates"]]
+  assert duplicates[0] == tuple(sorted((a, b))) and found["near_duplicates"][0]["similarity"] == pytest.approx(1.0)
+  assert found["outliers"][0]["sample"] == 5
+
+
+def test_foreign_majority_by_hand():
+  # Row 0 (label 0) has neighbours labelled 1, 1, 2, 0 → foreign majority identity 1 with share 2/4.
+  labels = np.array([0, 1, 1, 2, 0])
+  indices = np.array([[1, 2, 3, 4], [2, 0, 3, 4], [1, 0, 3, 4], [0, 1, 2, 4], [0, 1, 2, 3]])
+  label, share = diagnostics._foreign_majority(indices, labels)  # pylint: disable=protected-access
+  assert label[0] == 1 and share[0] == pytest.approx(0.5)
+  # Row 3 (label 2): neighbours labelled 0, 1, 1, 0 — identities 0 and 1 tie at two slots, the lower wins.
+  assert label[3] == 0 and share[3] == pytest.approx(0.5)
