@@ -100,7 +100,8 @@ def _torch(x, k):
 
 PATHS = {"fq_float32": _fq("float32"), "fq_float32_ring": _fq("float32", symmetric=False),
          "fq_bfloat16": _fq("bfloat16"), "fq_bfloat16_xla": _fq("bfloat16", kernel="xla"),
-         "fq_bfloat16_pallas": _fq("bfloat16", kernel="pallas"), "fq_stream": _fq_stream, "jax_topk": _jax_topk, "faiss": _faiss,
+         "fq_bfloat16_pallas": _fq("bfloat16", kernel="pallas"), "fq_stream": _fq_stream, "jax_topk": _jax_topk,
+         "faiss": _faiss,
          "torch": _torch}
 EXACT_REFERENCES = ("fq_float32", "fq_float32_ring", "fq_bfloat16", "fq_bfloat16_xla", "fq_bfloat16_pallas",
                     "fq_stream")

@@ -163,7 +163,8 @@ def comparison_table(rows: Sequence[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def noisy_copies(config: ml_collections.ConfigDict, rates: Sequence[float]) -> List[Tuple[str, ml_collections.ConfigDict]]:
+def noisy_copies(config: ml_collections.ConfigDict,
+                 rates: Sequence[float]) -> List[Tuple[str, ml_collections.ConfigDict]]:
   """The config as is ("clean") and with each label-flip rate injected ("noise_10" for 0.1, …)."""
   entries = [("clean", config)]
   for rate in rates:

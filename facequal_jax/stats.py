@@ -2,7 +2,7 @@
 import numpy as np
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
+def average_ranks(x: np.ndarray) -> np.ndarray:
   """Average ranks (1-based), ties sharing the mean of their positions."""
   order = np.argsort(x, kind="stable")
   ranks = np.empty(len(x))
@@ -24,7 +24,7 @@ def pearson(x, y) -> float:
 
 def spearman(x, y) -> float:
   """Spearman's ρ: Pearson's r of the average ranks."""
-  return pearson(_ranks(np.asarray(x, np.float64)), _ranks(np.asarray(y, np.float64)))
+  return pearson(average_ranks(np.asarray(x, np.float64)), average_ranks(np.asarray(y, np.float64)))
 
 
 def kendall(x, y) -> float:

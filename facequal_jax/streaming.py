@@ -28,8 +28,8 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from facequal_jax import io, sharding, validation
-from facequal_jax.neighbors import (PRECISIONS, Neighbors, empty_state_on, finalize, max_bf16_residual, replicated_scalar,
-                                    visit_tiles)
+from facequal_jax.neighbors import (PRECISIONS, Neighbors, empty_state_on, finalize, max_bf16_residual,
+                                    replicated_scalar, visit_tiles)
 from facequal_jax.placement import plan_tiling, unit_rows
 from facequal_jax.progress import Progress
 

@@ -3,6 +3,8 @@ import dataclasses
 
 import numpy as np
 
+from facequal_jax import stats
+
 
 def held_out_pairs(labels: np.ndarray, max_genuine: int, seed: int = 0) -> np.ndarray:
   """Balanced genuine / impostor pairs among `labels` (seeded).
@@ -56,13 +58,7 @@ def best_threshold_accuracy(scores: np.ndarray, same: np.ndarray):
 
 def roc_auc(scores: np.ndarray, same: np.ndarray) -> float:
   """P(genuine score > impostor score), ties counted half (Mann–Whitney)."""
-  order = np.argsort(scores, kind="stable")
-  ranks = np.empty(len(scores))
-  sorted_scores = scores[order]
-  starts = np.flatnonzero(np.concatenate([[True], sorted_scores[1:] != sorted_scores[:-1]]))
-  ends = np.concatenate([starts[1:], [len(scores)]])
-  for start, end in zip(starts, ends):
-    ranks[order[start:end]] = (start + end + 1) / 2.0
+  ranks = stats.average_ranks(scores)
   positives, negatives = same.sum(), (~same).sum()
   return float((ranks[same].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 

@@ -70,7 +70,8 @@ def test_screenshot_shows_the_plots(page, tmp_path):
 def test_the_checks_catch_a_broken_script(page, tmp_path):
   path, _, _ = page
   broken = tmp_path / "broken.html"
-  broken.write_text(path.read_text().replace("document.body.dataset.ready", "undefinedFunction();\ndocument.body.dataset.ready"))
+  ready = "document.body.dataset.ready"
+  broken.write_text(path.read_text().replace(ready, "undefinedFunction();\n" + ready))
   dom, log = _browser("--dump-dom", broken.as_uri())
   body = re.search(r"<body[^>]*>", dom).group(0)
   assert 'data-ready="1"' not in body and 'data-errors="1"' in body

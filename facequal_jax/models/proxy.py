@@ -57,7 +57,8 @@ def create_state(config: ml_collections.ConfigDict, num_classes: int, mesh: Mesh
   model = make_model(config)
   backbone_key, centre_key = jax.random.split(jax.random.PRNGKey(config.seed))
   size = config.model.image_size
-  params = {"backbone": model.init(backbone_key, jnp.zeros((1, size, size, config.model.channels), jnp.uint8))["params"],
+  example = jnp.zeros((1, size, size, config.model.channels), jnp.uint8)
+  params = {"backbone": model.init(backbone_key, example)["params"],
             "centres": 0.01 * jax.random.normal(centre_key, (padded_classes(num_classes, mesh),
                                                               config.model.embedding_dim))}
   state = ProxyState(jnp.int32(0), params, pretrain.make_optimizer(config).init(params))
