@@ -111,6 +111,9 @@ def test_lfw_dev_image_folder_end_to_end(tmp_path):
   report = json.loads((tmp_path / "report.json").read_text())
   assert report["num_samples"] == 8156 and report["num_identities"] == 3599 and report["skipped"] == []
   assert report["num_singletons"] == 2538  # identities with one image, left out of Consis
+  # The data card's known duplicate: one photograph filed under two people.
+  pairs = [{os.path.basename(d["file_a"]), os.path.basename(d["file_b"])} for d in report["near_duplicates"]]
+  assert {"Carlos_Beltran_0001.jpg", "Raul_Ibanez_0001.jpg"} in pairs
   assert (tmp_path / "embeddings" / "embeddings.npz").exists()
 
 
