@@ -33,16 +33,28 @@ class Thresholds:
   max_items: int = 1000
 
 
-def _foreign_majority(indices: np.ndarray, labels: np.ndarray):
-  """Per sample: the foreign identity holding most of its k slots (ties: lower label) and its share."""
-  neighbour_labels = labels[indices]
-  foreign = neighbour_labels != labels[:, None]
+def _foreign_majority(indices: np.ndarray, labels: np.ndarray, chunk: int = 65536):
+  """Per sample: the foreign identity holding most of its k slots (ties: lower label) and its share.
+
+  Vectorised over rows in chunks (an [chunk, k, k] comparison each), so a
+  million samples take seconds. Rows with no foreign neighbour get (-1, 0).
+  """
+  k = indices.shape[1]
+  identities, codes = np.unique(labels, return_inverse=True)  # labels as 0 … C − 1
+  span = len(identities)
   best_label = np.full(len(labels), -1, np.int64)
   best_share = np.zeros(len(labels))
-  for row in np.flatnonzero(foreign.any(axis=1)):
-    values, counts = np.unique(neighbour_labels[row][foreign[row]], return_counts=True)
-    best = np.argmax(counts)  # np.unique sorts values: ties go to the lower label
-    best_label[row], best_share[row] = values[best], counts[best] / indices.shape[1]
+  for start in range(0, len(labels), chunk):
+    neighbour_labels = codes[indices[start:start + chunk]]
+    foreign = neighbour_labels != codes[start:start + chunk, None]
+    counts = np.sum(neighbour_labels[:, :, None] == neighbour_labels[:, None, :], axis=2)
+    # Most slots first, then the lower label: one integer key per slot, own-label slots ruled out.
+    key = np.where(foreign, counts * span + (span - 1 - neighbour_labels), -1)
+    slot = np.argmax(key, axis=1)
+    rows = np.arange(len(key))
+    has_foreign = key[rows, slot] >= 0
+    best_label[start:start + chunk] = np.where(has_foreign, identities[neighbour_labels[rows, slot]], -1)
+    best_share[start:start + chunk] = np.where(has_foreign, counts[rows, slot] / k, 0.0)
   return best_label, best_share
 
 
@@ -67,8 +79,9 @@ def suspected_mislabeled(labels, indices, scores, consistency, singleton, thresh
 def identity_centroids(embeddings: np.ndarray, labels: np.ndarray):
   """(identities [C], unit centroids [C, d] of the unit embeddings, inverse [n] sample → identity position)."""
   identities, inverse = np.unique(labels, return_inverse=True)
-  sums = np.zeros((len(identities), embeddings.shape[1]))
-  np.add.at(sums, inverse, embeddings)
+  order = np.argsort(inverse, kind="stable")
+  starts = np.r_[0, np.flatnonzero(np.diff(inverse[order])) + 1]
+  sums = np.add.reduceat(embeddings[order], starts, axis=0, dtype=np.float64)
   norms = np.linalg.norm(sums, axis=1, keepdims=True)
   return identities, sums / np.where(norms > 0, norms, 1.0), inverse
 
@@ -92,6 +105,22 @@ def merge_candidates(embeddings, labels, indices, thresholds: Thresholds) -> Lis
   return out[:thresholds.max_items]
 
 
+def _components(num_nodes: int, edges_a: np.ndarray, edges_b: np.ndarray) -> np.ndarray:
+  """Connected components of an undirected graph: the smallest node of each node's component [num_nodes].
+
+  Min-label propagation along the edges plus pointer jumping, all vectorised;
+  the rounds grow with the graph's diameter, which is small for k-NN graphs.
+  """
+  component = np.arange(num_nodes)
+  while True:
+    previous = component.copy()
+    np.minimum.at(component, edges_a, component[edges_b])
+    np.minimum.at(component, edges_b, component[edges_a])
+    component = component[component]
+    if np.array_equal(component, previous):
+      return component
+
+
 def split_candidates(labels, indices, thresholds: Thresholds) -> List[dict]:
   """Identities whose images fall apart into several groups of the same-label k-NN graph.
 
@@ -100,26 +129,23 @@ def split_candidates(labels, indices, thresholds: Thresholds) -> List[dict]:
   least two images each is a split candidate, ranked by the share of its
   images outside its largest component.
   """
-  parent = np.arange(len(labels))
-
-  def find(x):
-    while parent[x] != x:
-      parent[x] = parent[parent[x]]
-      x = parent[x]
-    return x
-
   rows, slots = np.nonzero(labels[indices] == labels[:, None])
-  for a, b in zip(rows, indices[rows, slots]):
-    parent[find(a)] = find(b)
-  roots = np.array([find(x) for x in range(len(labels))])
+  component = _components(len(labels), rows, indices[rows, slots])
+  roots, sizes = np.unique(component, return_counts=True)
+  groups = sizes >= 2
+  identity_of_group, group_size = labels[roots[groups]], sizes[groups]
+  order = np.lexsort((-group_size, identity_of_group))  # by identity, largest group first
+  identity_of_group, group_size = identity_of_group[order], group_size[order]
+  starts = np.r_[0, np.flatnonzero(np.diff(identity_of_group)) + 1]
+  identity_sizes = dict(zip(*np.unique(labels, return_counts=True)))
   out = []
-  for identity in np.unique(labels):
-    members = np.flatnonzero(labels == identity)
-    _, sizes = np.unique(roots[members], return_counts=True)
-    groups = np.sort(sizes[sizes >= 2])[::-1]
-    if len(groups) >= 2:
-      out.append({"identity": int(identity), "num_images": int(len(members)),
-                  "group_sizes": groups.tolist(), "outside_largest": float(1 - groups[0] / len(members))})
+  for start, found in zip(starts, np.split(group_size, starts[1:])):
+    if len(found) < 2:
+      continue
+    identity = int(identity_of_group[start])
+    total = int(identity_sizes[identity])
+    out.append({"identity": identity, "num_images": total, "group_sizes": found.tolist(),
+                "outside_largest": float(1 - found[0] / total)})
   out.sort(key=lambda item: (-item["outside_largest"], item["identity"]))
   return out[:thresholds.max_items]
 
@@ -176,7 +202,7 @@ def diagnose(embeddings, labels, indices, scores, consistency, singleton,
     scores: float [n, k] their cosines; consistency: float [n] c_i;
     singleton: bool [n] samples whose identity has one image.
   """
-  embeddings = np.asarray(embeddings, np.float64)
+  embeddings = np.asarray(embeddings, np.float32)
   embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   labels, indices, scores = np.asarray(labels, np.int64), np.asarray(indices), np.asarray(scores, np.float64)
   consistency, singleton = np.asarray(consistency, np.float64), np.asarray(singleton, bool)

@@ -27,6 +27,8 @@ HEADLINES = (
     ("num_singletons", "singletons", "Samples whose identity has one image: left out of Consis."),
 )
 
+MAX_TABLE_IDENTITIES = 2000  # rows of the per-identity table on the page
+
 _SCRIPT = """
 window.onerror = function () { document.body.dataset.errors = String(Number(document.body.dataset.errors) + 1); };
 function sortTable(table, column, numeric) {
@@ -152,6 +154,11 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
     identity = int(report.labels[item["sample"]])
     suspects[identity] = suspects.get(identity, 0) + 1
   identity_rows = [row + (suspects.get(int(row[0]), 0),) for row in report.identities.rows()]
+  shown_identities = f"all {len(identity_rows)}"
+  if len(identity_rows) > MAX_TABLE_IDENTITIES:  # the page stays light; identities.csv has them all
+    worst = np.argsort(report.identities.mean_consistency, kind="stable")[:MAX_TABLE_IDENTITIES]
+    identity_rows = [identity_rows[i] for i in np.sort(worst)]
+    shown_identities = f"the {MAX_TABLE_IDENTITIES} of {len(report.identities.identity)} with the lowest mean c_i"
   identity_table = _table(report.identities.COLUMNS + ("suspected_mislabeled",), identity_rows,
                           (True,) * (len(report.identities.COLUMNS) + 1), css="sortable")
   duplicates = _table(("sample a", "sample b", "labels", "cosine"),
@@ -178,7 +185,7 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
 <h2>Near-duplicates across identities ({len(findings["near_duplicates"])})</h2>{duplicates}
 <h2>Identities that may be several people ({len(findings["split_candidates"])})</h2>{splits}
 <h2>Outliers ({len(findings["outliers"])})</h2>{outliers}
-<h2>Per identity (click a column to sort)</h2>
+<h2>Per identity: {shown_identities} (click a column to sort)</h2>
 <div id="identities">{identity_table}</div>
 <script type="application/json" id="data">{html.escape(json.dumps(values))}</script>
 <script>{_SCRIPT}</script>
