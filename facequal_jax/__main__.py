@@ -68,6 +68,7 @@ def _print_comparison(rows, workdir: str) -> None:
           f"{row['effective_rank_normalized']:>8.4f}{row['rankme']:>8.1f}{row['estimated_noise_rate']:>11.3f}  {found}")
   print(f"comparison: {os.path.join(workdir, 'compare.md')}; each report under {workdir}/NAME/report.html")
 
+
 if __name__ == "__main__":
   logging.set_verbosity(logging.INFO)
   app.run(main)

@@ -59,6 +59,21 @@ def test_npz_embeddings_on_a_subset(tmp_path):
   assert report["iq"] == pytest.approx(direct.iq, abs=1e-6) and report["alpha"] == 0.5
 
 
+def test_compare_ranks_files_by_iq(tmp_path):
+  rows, labels = clustered_gaussian(np.random.default_rng(5), 1200, 16, clusters=60, spread=0.5)
+  noisy = labels.copy()
+  noisy[::5] = (noisy[::5] + 1) % 60  # 20 % of the labels moved to another identity
+  np.savez(tmp_path / "clean.npz", embeddings=rows, labels=labels)
+  np.savez(tmp_path / "noisy.npz", embeddings=rows, labels=noisy)
+  output = _finish(_run([f"--workdir={tmp_path / 'out'}", "--compare=" + ",".join(
+      str(tmp_path / name) for name in ("noisy.npz", "clean.npz"))], devices=2))
+  ranked = json.loads((tmp_path / "out" / "compare.json").read_text())
+  assert [row["name"] for row in ranked] == ["clean", "noisy"]
+  for row, y in zip(ranked, (labels, noisy)):
+    assert row["iq"] == pytest.approx(fq.intrinsic_quality(rows, y).iq, abs=1e-6)
+  assert (tmp_path / "out" / "clean" / "report.html").exists() and "compare.md" in output
+
+
 def test_missing_embeddings_file_fails_with_its_name(tmp_path):
   process = _run([f"--workdir={tmp_path}", "--config.data.embeddings=/no/such/file.npz"], devices=1)
   output, _ = process.communicate(timeout=120)
