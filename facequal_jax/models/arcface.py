@@ -40,8 +40,7 @@ def margin_logits(cosines: jax.Array, target: jax.Array, scale: float, margin: f
 
 
 def _unit(x: jax.Array, axis: int = -1) -> jax.Array:
-  """Rows scaled to unit norm; an all-zero row stays zero with a zero (not NaN) gradient."""
-  return x / jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis=axis, keepdims=True), 1e-24))
+  return x / jnp.maximum(jnp.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
 
 
 def _shard_loss(embeddings, labels, centres, *, scale, margin, num_classes):

@@ -58,12 +58,11 @@ def create_state(config: ml_collections.ConfigDict, num_classes: int, mesh: Mesh
   backbone_key, centre_key = jax.random.split(jax.random.PRNGKey(config.seed))
   size = config.model.image_size
   example = jnp.zeros((1, size, size, config.model.channels), jnp.uint8)
-  # Padding classes (up to a multiple of the devices) are zero rows after the real ones, so the real
-  # centres start the same on any number of devices.
-  centres = 0.01 * jax.random.normal(centre_key, (num_classes, config.model.embedding_dim))
-  padding = jnp.zeros((padded_classes(num_classes, mesh) - num_classes, config.model.embedding_dim))
+  # Padding classes (up to a multiple of the devices) follow the real ones; JAX's counter-based
+  # (partitionable) threefry gives the real rows the same start on any number of devices.
   params = {"backbone": model.init(backbone_key, example)["params"],
-            "centres": jnp.concatenate([centres, padding])}
+            "centres": 0.01 * jax.random.normal(centre_key, (padded_classes(num_classes, mesh),
+                                                              config.model.embedding_dim))}
   state = ProxyState(jnp.int32(0), params, pretrain.make_optimizer(config).init(params))
   shardings = state_shardings(state, mesh)
   return model, jax.device_put(state, shardings), shardings
