@@ -26,9 +26,8 @@ from absl import logging
 
 from facequal_jax import io, plots, quality, sharding, stats, verification
 from facequal_jax.data import variants as variants_lib
-from facequal_jax.data.pipeline import decode_all
+from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.data.sources import ImageFolderSource
 from facequal_jax.encoder import load_encoder
 from facequal_jax.encoders import EigenfaceEncoder
 from facequal_jax.models import proxy
@@ -44,13 +43,9 @@ class Pool:
 
 def load_pool(config: ml_collections.ConfigDict) -> Pool:
   """Decodes every image of `config.data.images`; unreadable files are logged with their reason and left out."""
-  source = ImageFolderSource(config.data.images)
   channels = config.proxy.model.channels
   face = FacePreprocess(config.proxy.model.image_size, config.data.crop, "rgb" if channels == 3 else "grey")
-  images, rows, skipped = decode_all(source, face, config.data.workers)
-  for where, reason in skipped:
-    logging.warning("skipped %s: %s", where, reason)
-  labels = np.asarray(source.labels, np.int64)[rows]
+  images, labels, _ = decode_labelled_folder(config.data.images, face, config.data.workers)
   counts = np.bincount(labels)
   return Pool(images, labels, counts[labels] >= config.data.min_train_images)
 

@@ -14,9 +14,8 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from facequal_jax import io, sharding
-from facequal_jax.data.pipeline import decode_all
+from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.data.sources import ImageFolderSource
 from facequal_jax.models import proxy
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/proxy_arcface.py:tiny.")
@@ -28,12 +27,8 @@ def main(argv):
   del argv
   config, workdir = _CONFIG.value, _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)
-  source = ImageFolderSource(config.data.images)
   face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey")
-  images, rows, skipped = decode_all(source, face, config.data.workers)
-  for where, reason in skipped:
-    logging.warning("skipped %s: %s", where, reason)
-  labels = np.asarray(source.labels, np.int64)[rows]
+  images, labels, skipped = decode_labelled_folder(config.data.images, face, config.data.workers)
   keep = np.bincount(labels)[labels] >= config.data.min_images
   images, labels = images[keep], labels[keep]
   logging.info("%d training faces of %d identities (%d files skipped)", len(labels), len(np.unique(labels)),

@@ -5,9 +5,11 @@ import os
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+from absl import logging
 
 from facequal_jax.data import preprocess as preprocess_lib
 from facequal_jax.data import recordio
+from facequal_jax.data.sources import ImageFolderSource
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,3 +89,16 @@ def decode_all(source, face: preprocess_lib.FacePreprocess, workers: int = 0):
     rows.append(batch.rows)
     skipped.extend((where, reason) for _, where, reason in batch.skipped)
   return np.concatenate(images), np.concatenate(rows), skipped
+
+
+def decode_labelled_folder(root: str, face: preprocess_lib.FacePreprocess, workers: int = 0):
+  """Every face of an identity folder ROOT/<identity>/<image>, each skipped file logged with its reason.
+
+  Returns:
+    (images uint8 [n, H, W, C], labels int64 [n], skipped [(where, reason)]).
+  """
+  source = ImageFolderSource(root)
+  images, rows, skipped = decode_all(source, face, workers)
+  for where, reason in skipped:
+    logging.warning("skipped %s: %s", where, reason)
+  return images, np.asarray(source.labels, np.int64)[rows], skipped
