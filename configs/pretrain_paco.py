@@ -44,6 +44,13 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.model.code_weight = 1.0
   config.model.commitment_weight = 0.25
   config.model.consistency_weight = 0.1  # 0 switches the spatial-consistency loss off
+  config.model.invariance_weight = 0.0  # > 0: VICReg between two views' pooled tokens (see paco.py)
+  config.model.projector_dim = 4 * dim
+
+  config.views = ml_collections.ConfigDict()  # view jitter (models/views.py)
+  config.views.scale = 0.1
+  config.views.shift = 0.05
+  config.views.colour = 0.2
 
   config.masking = "region"  # or "random"
   config.mask_ratio = 0.5

@@ -8,7 +8,7 @@ import pytest
 import facequal_jax as fq
 from configs import pretrain_paco
 from facequal_jax import sharding
-from facequal_jax.models import masking, paco, pretrain
+from facequal_jax.models import masking, paco, pretrain, views
 
 
 def _small_config(**changes):
@@ -98,8 +98,9 @@ def test_save_and_resume_give_the_identical_next_step(tmp_path):
   assert float(after_resume["loss"]) == float(uninterrupted["loss"])
 
 
-def test_one_and_eight_devices_give_the_same_step():
-  config = _small_config()
+@pytest.mark.parametrize("invariance_weight", [0.0, 0.1])
+def test_one_and_eight_devices_give_the_same_step(invariance_weight):
+  config = _small_config(invariance_weight=invariance_weight, projector_dim=16)
   model, state = pretrain.create_state(config)
   one = pretrain.make_train_step(model, config, sharding.make_mesh(1))
   eight = pretrain.make_train_step(model, config, sharding.make_mesh(8))
@@ -132,3 +133,55 @@ def test_exported_encoder_loads_and_embeds_any_input(tmp_path):
     out = encode(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8))
     assert out.shape == (shape[0], 32) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_vicreg_terms_match_their_definitions():
+  rng = np.random.default_rng(3)
+  a, b = rng.normal(size=(6, 4)) * [0.2, 1.0, 3.0, 0.5], rng.normal(size=(6, 4))
+  terms = paco.vicreg_terms(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32))
+  mse = sum((a[i, j] - b[i, j]) ** 2 for i in range(6) for j in range(4)) / (6 * 4)
+
+  def variance(z):
+    stds = [np.sqrt(sum((z[i, j] - z[:, j].mean()) ** 2 for i in range(6)) / 6 + 1e-4) for j in range(4)]
+    return sum(max(0.0, 1.0 - s) for s in stds) / 4
+
+  def covariance(z):
+    total = 0.0
+    for j in range(4):
+      for k in range(4):
+        if j != k:
+          total += (sum((z[i, j] - z[:, j].mean()) * (z[i, k] - z[:, k].mean()) for i in range(6)) / 5) ** 2
+    return total / 4
+
+  np.testing.assert_allclose(float(terms["view_mse"]), mse, rtol=1e-5)
+  np.testing.assert_allclose(float(terms["view_variance"]), variance(a) + variance(b), rtol=1e-5)
+  np.testing.assert_allclose(float(terms["view_covariance"]), covariance(a) + covariance(b), rtol=1e-4)
+
+
+def test_views_without_jitter_are_the_image_or_its_mirror():
+  out = np.asarray(views.random_views(jax.random.PRNGKey(0), IMAGES, scale=0.0, shift=0.0, colour=0.0))
+  mirrored = [np.array_equal(o, x[:, ::-1]) for o, x in zip(out, IMAGES.astype(np.float32))]
+  same = [np.array_equal(o, x) for o, x in zip(out, IMAGES.astype(np.float32))]
+  assert all(m or s for m, s in zip(mirrored, same)) and 0 < sum(mirrored) < len(IMAGES)
+
+
+def test_colour_jitter_is_an_affine_map_within_its_bounds():
+  # Brightness varies down the rows only, so mirroring leaves the image as it is; no value is clipped.
+  ramp = np.tile(np.linspace(60, 190, 32, dtype=np.float32)[:, None, None], (1, 32, 3))
+  images = np.repeat(ramp[None].astype(np.uint8), 16, axis=0)
+  out = np.asarray(views.random_views(jax.random.PRNGKey(4), images, scale=0.0, shift=0.0, colour=0.2))
+  x = images[0].astype(np.float64)
+  gains = []
+  for o in out:
+    gain, offset = np.polyfit(x.ravel(), o.ravel(), 1)
+    np.testing.assert_allclose(o, gain * x + offset, atol=1e-3)
+    assert 0.8 <= gain <= 1.2 and -25.5 <= offset <= 25.5
+    gains.append(gain)
+  assert np.std(gains) > 0.02, "every view draws its own gain"
+
+
+def test_load_encoder_without_a_path_says_what_to_pass(monkeypatch, tmp_path):
+  from facequal_jax import encoder  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(encoder, "BUNDLED_ENCODER", str(tmp_path / "absent.msgpack"))
+  with pytest.raises(FileNotFoundError, match="encoder.msgpack written by train/pretrain.py"):
+    fq.load_encoder()

@@ -18,6 +18,11 @@ Pieces (each behind a config switch, for ablations):
   keep their canonical displacements from each other.
 - Codebook health: usage perplexity is reported; `revive_dead_codes` moves
   codes unused for a while onto patches of the current batch.
+- View invariance (`invariance_weight` > 0): the masked input is one random
+  view of the face (`views.py`) and a second, clean view goes through the
+  encoder too; the pooled tokens of both, through a small projector, are tied
+  by VICReg (invariance, variance and covariance terms), so the pooled
+  embedding keeps what two views of one face share.
 
 Embeddings for IQ: the mean encoder token of the uncorrupted image, L2-normalised.
 
@@ -93,6 +98,9 @@ class PacoMIM(nn.Module):
     self.decoder = Tower(c.decoder_dim, c.decoder_depth, c.heads, c.mlp_ratio, name="decoder")
     self.to_pixels = nn.Dense(c.patch * c.patch * c.channels, name="to_pixels")
     self.position_head = nn.Dense(2, name="position_head")
+    if c.get("invariance_weight", 0.0) > 0:  # absent from older encoder.msgpack files
+      self.projector = nn.Sequential([nn.Dense(c.projector_dim), nn.gelu, nn.Dense(c.projector_dim)],
+                                     name="projector")
     if c.use_codebook:
       self.codebook = self.param("codebook", nn.initializers.normal(0.5), (c.codebook_size, c.dim))
       self.predictor = nn.Sequential([nn.Dense(c.dim), nn.gelu, nn.Dense(c.codebook_size)], name="predictor")
@@ -105,12 +113,14 @@ class PacoMIM(nn.Module):
     pooled = tokens.mean(axis=1)
     return pooled / jnp.linalg.norm(pooled, axis=1, keepdims=True)
 
-  def __call__(self, images, masks, teacher_forcing):
+  def __call__(self, images, masks, teacher_forcing, other_view=None):
     """Losses and statistics of one batch.
 
     Args:
       images: [B, H, W, C] faces; masks: bool [B, G²] patches to corrupt;
-      teacher_forcing: bool scalar, True during incubation.
+      teacher_forcing: bool scalar, True during incubation;
+      other_view: [B, H, W, C] a second view of the same faces (needed when
+        `invariance_weight` > 0).
 
     Returns:
       dict of float32 scalars (loss terms) and `code_histogram` [K].
@@ -154,12 +164,38 @@ class PacoMIM(nn.Module):
     offsets = centres[:, :, None, :] - centres[:, None, :, :]
     true_offsets = canonical[:, None, :] - canonical[None, :, :]
     out["consistency_loss"] = jnp.mean(jnp.sum((offsets - true_offsets) ** 2, -1))
+    if c.invariance_weight > 0:
+      other_tokens = self.encoder(self.embed_patch(patchify(other_view, c.patch)))
+      out.update(vicreg_terms(self.projector(tokens.mean(axis=1)), self.projector(other_tokens.mean(axis=1))))
     return out
+
+
+def vicreg_terms(a: jax.Array, b: jax.Array) -> Dict[str, jax.Array]:
+  """VICReg terms of two [B, E] batches of projected embeddings (Bardes et al., 2022).
+
+  view_mse: mean squared difference of paired rows; view_variance: mean hinge
+  max(0, 1 − std) over the columns of each batch; view_covariance: squared
+  off-diagonal covariances of each batch, summed and divided by E.
+  """
+  def variance(z):
+    return jnp.mean(jax.nn.relu(1.0 - jnp.sqrt(z.var(axis=0) + 1e-4)))
+
+  def covariance(z):
+    z = z - z.mean(axis=0)
+    cov = z.T @ z / (z.shape[0] - 1)
+    return (jnp.sum(cov ** 2) - jnp.sum(jnp.diag(cov) ** 2)) / z.shape[1]
+
+  return {"view_mse": jnp.mean(jnp.sum((a - b) ** 2, -1)) / a.shape[1],
+          "view_variance": variance(a) + variance(b),
+          "view_covariance": covariance(a) + covariance(b)}
 
 
 def total_loss(terms: Dict[str, jax.Array], config: ml_collections.ConfigDict) -> jax.Array:
   """Weighted sum of the loss terms that the config switches on."""
   loss = terms["reconstruction_loss"] + config.consistency_weight * terms["consistency_loss"]
+  if config.invariance_weight > 0:
+    loss += config.invariance_weight * (25.0 * terms["view_mse"] + 25.0 * terms["view_variance"]
+                                        + terms["view_covariance"])
   if config.use_codebook:
     loss += (config.code_weight * terms["code_loss"] + terms["codebook_loss"]
              + config.commitment_weight * terms["commitment_loss"])

@@ -20,7 +20,7 @@ from facequal_jax import io, sharding
 from facequal_jax.data.pipeline import decode_all
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource
-from facequal_jax.models import masking, paco
+from facequal_jax.models import masking, paco, views
 
 
 @flax.struct.dataclass
@@ -46,7 +46,7 @@ def create_state(config: ml_collections.ConfigDict) -> Tuple[paco.PacoMIM, Train
   init_key, state_key = jax.random.split(key)
   size, grid = config.model.image_size, config.model.image_size // config.model.patch
   images = jnp.zeros((1, size, size, config.model.channels), jnp.uint8)
-  params = model.init(init_key, images, jnp.zeros((1, grid * grid), bool), jnp.bool_(False))["params"]
+  params = model.init(init_key, images, jnp.zeros((1, grid * grid), bool), jnp.bool_(False), images)["params"]
   # Zero usage: the first step revives every code onto a patch of the batch (a
   # data-dependent start), and codes that stay unused keep being re-seeded.
   usage = jnp.zeros((config.model.codebook_size,), jnp.float32)
@@ -55,13 +55,18 @@ def create_state(config: ml_collections.ConfigDict) -> Tuple[paco.PacoMIM, Train
 
 def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, config: ml_collections.ConfigDict):
   """One optimisation step on uint8 images [B, H, W, C]; returns (state, metrics)."""
-  key, mask_key, revive_key = jax.random.split(state.key, 3)
+  key, mask_key, revive_key, view_key = jax.random.split(state.key, 4)
   grid = config.model.image_size // config.model.patch
   masks = masking.sample_masks(mask_key, images.shape[0], grid, config.mask_ratio, config.masking)
   teacher_forcing = state.step < config.incubation_steps
+  masked_view = other_view = images
+  if config.model.invariance_weight > 0:
+    first_key, second_key = jax.random.split(view_key)
+    masked_view = views.random_views(first_key, images, **config.views)
+    other_view = views.random_views(second_key, images, **config.views)
 
   def loss_fn(params):
-    terms = model.apply({"params": params}, images, masks, teacher_forcing)
+    terms = model.apply({"params": params}, masked_view, masks, teacher_forcing, other_view)
     return paco.total_loss(terms, config.model), terms
 
   (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
