@@ -36,7 +36,7 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "En
 
   Args:
     path: an `encoder.msgpack` written by `train/pretrain.py`; None = the
-      bundled tiny checkpoint.
+      bundled tiny checkpoint, where the package ships one.
     mesh: 1-D mesh the batch is split over (default: all local devices).
 
   Returns:
@@ -44,6 +44,9 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "En
     C ∈ {1, 3, 4} (grey is repeated to RGB, alpha dropped, resized inside) →
     L2-normalised float32 [B, D] numpy embeddings.
   """
+  if path is None and not os.path.exists(BUNDLED_ENCODER):
+    raise FileNotFoundError("this release bundles no pretrained encoder (see the README's encoder section): "
+                            "pass the path of an encoder.msgpack written by train/pretrain.py")
   path = path or BUNDLED_ENCODER
   with open(path, "rb") as f:
     payload = flax.serialization.msgpack_restore(f.read())
