@@ -20,7 +20,7 @@ from absl import app, flags
 
 import facequal_jax as fq
 from configs import pretrain_paco
-from facequal_jax import demo
+from facequal_jax import demo, verification
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource
@@ -52,10 +52,7 @@ def identification_and_auc(embeddings: np.ndarray, labels: np.ndarray):
   upper = np.triu_indices(len(unit), 1)
   scores = (unit @ unit.T)[upper]
   genuine = (labels[:, None] == labels[None, :])[upper]
-  ranks = np.argsort(np.argsort(scores, kind="stable"), kind="stable") + 1.0
-  n_pos, n_neg = genuine.sum(), (~genuine).sum()
-  auc = (ranks[genuine].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-  return accuracy, float(auc)
+  return accuracy, verification.roc_auc(scores, genuine)
 
 
 def random_init_encoder():
