@@ -16,7 +16,7 @@ import numpy as np
 from absl import app, flags
 from jax import lax
 
-from facequal_jax import fused
+from facequal_jax.knn import fused
 
 _N = flags.DEFINE_integer("n", 1 << 20, "Database rows.")
 _QUERIES = flags.DEFINE_integer("queries", 1 << 15, "Query rows timed (the first rows of the database).")

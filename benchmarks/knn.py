@@ -50,7 +50,7 @@ def _fq(precision, symmetric=True, kernel="auto"):
 
 
 def _fq_stream(x, k):
-  return fq.streaming_knn(x, k, tile=_BLOCK.value).indices
+  return fq.streaming_knn(x, k, block=_BLOCK.value).indices
 
 
 def _jax_topk(x, k):

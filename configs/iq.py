@@ -57,10 +57,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.subset.min_images = 2
   config.subset.seed = 0
 
-  config.knn = ml_collections.ConfigDict()
+  config.knn = ml_collections.ConfigDict()  # the fields of facequal_jax.SearchSettings, validated before any work
   config.knn.precision = "float32"  # or "bfloat16" (rescored, still exact).
   config.knn.margin = 32  # extra bf16 candidates per row.
-  config.knn.block = 2048  # rows per tile.
+  config.knn.block = 2048  # rows per tile (the Pallas kernel keeps its own blocks; there it sets the chunks).
   config.knn.chunk_tiles = 4  # query tiles per device per step (progress granularity).
   config.knn.symmetric = True  # score each pair once for both rows (half the FLOPs).
   config.knn.kernel = "auto"  # "auto" (fused Pallas for bf16 on GPU), "xla", "pallas".

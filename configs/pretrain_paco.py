@@ -43,7 +43,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.model.candidates = 4  # code tokens mixed per corrupted patch
   config.model.code_weight = 1.0
   config.model.commitment_weight = 0.25
-  config.model.consistency_weight = 0.1  # 0 switches the spatial-consistency loss off
+  config.model.spatial_weight = 0.1  # 0 switches the spatial loss (facial-part geometry) off
   config.model.invariance_weight = 0.0  # > 0: VICReg between two views' pooled tokens (see paco.py)
   config.model.projector_dim = 4 * dim
 

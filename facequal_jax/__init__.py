@@ -1,24 +1,28 @@
-"""facequal_jax: Intrinsic Quality of face-recognition training sets in JAX."""
-from facequal_jax.consistency import IdentityTable, identity_table, neighbor_consistency
-from facequal_jax.diagnostics import Thresholds
-from facequal_jax.diagnostics import of_report as diagnose
-from facequal_jax.html_report import write as write_report_html
-from facequal_jax.nearest import knn
-from facequal_jax.neighbors import Neighbors
-from facequal_jax.quality import IQReport, intrinsic_quality
-from facequal_jax.sharding import make_mesh
-from facequal_jax.spectral import Spectrum, spectrum
-from facequal_jax.streaming import streaming_knn
-from facequal_jax.subsets import stratified_identity_subset
+"""facequal_jax: Intrinsic Quality of face-recognition training sets in JAX.
 
-__all__ = ["IQReport", "IdentityTable", "Neighbors", "Spectrum", "Thresholds", "diagnose", "identity_table",
-           "intrinsic_quality", "knn", "load_encoder", "make_mesh", "neighbor_consistency", "spectrum",
-           "stratified_identity_subset", "streaming_knn", "write_report_html"]
+Layers, each a subpackage: `data` (face sources, preprocessing, extraction) →
+`encoders` (faces → embeddings) → `knn` (exact sharded search) → `metrics`
+(consistency, spectrum, IQ, diagnostics, verification) → `report` (HTML, plots)
+→ `jobs` (the IQ command, the validation experiment); `models` holds the Flax
+modules and `training` the one training loop that trains them.
+"""
+from facequal_jax.knn import Neighbors, SearchSettings, knn, streaming_knn
+from facequal_jax.metrics.consistency import IdentityTable, identity_table, neighbor_consistency
+from facequal_jax.metrics.diagnostics import Thresholds, diagnose
+from facequal_jax.metrics.quality import IQReport, intrinsic_quality
+from facequal_jax.metrics.spectrum import Spectrum, spectrum
+from facequal_jax.metrics.subsets import stratified_identity_subset
+from facequal_jax.report.html import write as write_report_html
+from facequal_jax.sharding import make_mesh
+
+__all__ = ["IQReport", "IdentityTable", "Neighbors", "SearchSettings", "Spectrum", "Thresholds", "diagnose",
+           "identity_table", "intrinsic_quality", "knn", "load_encoder", "make_mesh", "neighbor_consistency",
+           "spectrum", "stratified_identity_subset", "streaming_knn", "write_report_html"]
 
 
 def __getattr__(name: str):
   """`load_encoder` is imported on first use: it pulls in flax, which the IQ path does not need."""
   if name == "load_encoder":
-    from facequal_jax.encoder import load_encoder  # pylint: disable=import-outside-toplevel
+    from facequal_jax.encoders.mim import load_encoder  # pylint: disable=import-outside-toplevel
     return load_encoder
   raise AttributeError(f"module 'facequal_jax' has no attribute {name!r}")

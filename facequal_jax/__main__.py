@@ -15,7 +15,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from facequal_jax import datasets, run
+from facequal_jax.jobs import inputs, run
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/iq.py.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for report.json and the other outputs.")
@@ -51,7 +51,7 @@ def main(argv):
         f"RankMe {report.rankme:.1f}; {report.num_samples} samples, {report.num_identities} identities)")
   print(f"report: {os.path.join(workdir, run.REPORT)}")
   print(f"open in a browser: {os.path.join(workdir, run.HTML)}")
-  builtin = not (config.data.embeddings or datasets.has_image_source(config.data))
+  builtin = not (config.data.embeddings or inputs.has_image_source(config.data))
   if builtin and config.demo_noise_rates:
     print("\nThe same faces with labels flipped on purpose:")
     compared = os.path.join(workdir, "compare")

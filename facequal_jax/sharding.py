@@ -47,11 +47,10 @@ def row_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(ROWS))
 
 
-def padded_rows(num_rows: int, mesh: Mesh, multiple: int) -> int:
-  """Smallest row count >= num_rows that splits into equal per-device blocks of
-  a whole number of `multiple`-row tiles."""
-  unit = mesh_size(mesh) * multiple
-  return max(unit, -(-num_rows // unit) * unit)
+def replicated_scalar(value, mesh: Mesh, dtype) -> jax.Array:
+  """A [1] array replicated on every device of `mesh` (valid in multi-process runs)."""
+  host = np.asarray([value], dtype=dtype)
+  return jax.make_array_from_callback((1,), NamedSharding(mesh, PartitionSpec()), lambda index: host[index])
 
 
 def put_rows(rows: Callable[[int, int], np.ndarray], num_rows: int, num_padded: int,
@@ -91,3 +90,21 @@ def to_host(array: jax.Array, num_rows: Optional[int] = None) -> np.ndarray:
   else:
     host = np.asarray(array)
   return host if num_rows is None else host[:num_rows]
+
+
+def apply_to_batch(apply: Callable, batch: np.ndarray, mesh: Mesh) -> np.ndarray:
+  """Runs a jitted `apply` on a host batch split over the mesh's devices.
+
+  Args:
+    apply: jitted function [B, ...] → [B, D].
+    batch: [B, ...] host batch (padded here to a multiple of the devices with zeros).
+    mesh: 1-D mesh of this process's devices.
+
+  Returns:
+    [B, D] numpy array.
+  """
+  count, devices = len(batch), mesh_size(mesh)
+  padded = -(-max(count, 1) // devices) * devices
+  placed = np.zeros((padded,) + batch.shape[1:], batch.dtype)
+  placed[:count] = batch
+  return np.asarray(apply(jax.device_put(placed, row_sharding(mesh))))[:count]

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax import demo
+from facequal_jax.data import orl
+from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
+import shared_data
 from reference import clustered_gaussian
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,8 +39,8 @@ def test_builtin_default_runs_on_the_bundled_orl_faces(tmp_path):
   report = json.loads((tmp_path / "report.json").read_text())
   assert all(key in report for key in REQUIRED_KEYS)
   assert report["num_samples"] == 400 and report["num_identities"] == 40 and report["k"] == 10
-  images, labels = demo.load_orl()
-  library = fq.intrinsic_quality(demo.eigenface_embeddings(images), labels)
+  images, labels = orl.load_orl()
+  library = fq.intrinsic_quality(EigenfaceEncoder.fit(images, 64)(images), labels)
   assert report["iq"] == pytest.approx(library.iq, abs=1e-6)  # 1 device there, 8 here
   with open(tmp_path / "identities.csv") as f:
     table = list(csv.DictReader(f))
@@ -114,13 +116,11 @@ def test_two_processes_write_the_same_report_as_one(tmp_path):
   assert (tmp_path / "one" / "identities.csv").read_text() == (tmp_path / "two" / "identities.csv").read_text()
 
 
-SHARED = os.path.join(ROOT, "..", "shared", "data")
-needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 
 
-@needs_shared
+@shared_data.needs("lfw_dev")
 def test_lfw_dev_image_folder_end_to_end(tmp_path):
-  output = _finish(_run(["--config.data.images=../shared/data/lfw_dev", f"--workdir={tmp_path}"], devices=1),
+  output = _finish(_run([f"--config.data.images={shared_data.path('lfw_dev')}", f"--workdir={tmp_path}"], devices=1),
                    timeout=600)
   assert "IQ " in output
   report = json.loads((tmp_path / "report.json").read_text())
@@ -132,21 +132,19 @@ def test_lfw_dev_image_folder_end_to_end(tmp_path):
   assert (tmp_path / "embeddings" / "embeddings.npz").exists()
 
 
-@needs_shared
+@shared_data.needs("orl_faces")
 def test_orl_as_folder_rec_and_tfds_gives_one_report(tmp_path):
+  pytest.importorskip("tensorflow_datasets", reason="the TFDS leg needs the tfds extra (pip install -e '.[tfds]')")
   from facequal_jax.data import recordio, sources  # pylint: disable=import-outside-toplevel
-  orl = os.path.join(SHARED, "orl_faces")
+  orl = shared_data.path("orl_faces")
   folder = sources.ImageFolderSource(orl)
   recordio.write_face_pack(str(tmp_path / "orl.rec"), [(int(folder.labels[i]), folder.read(i))
                                                        for i in range(len(folder))])
   small = ["--config.preprocess.size=32", "--config.preprocess.channels=grey", "--config.encoder.dim=32"]
   runs = {"images": [f"--config.data.images={orl}"], "rec": [f"--config.data.rec={tmp_path / 'orl.rec'}"]}
-  try:
-    from facequal_jax.data import tfds_data  # pylint: disable=import-outside-toplevel
-    tfds_data.prepare_image_folder(orl, str(tmp_path / "tfds"))
-    runs["tfds"] = ["--config.data.tfds=face_folder", f"--config.data.tfds_dir={tmp_path / 'tfds'}"]
-  except ImportError:
-    pass
+  from facequal_jax.data import tfds_data  # pylint: disable=import-outside-toplevel
+  tfds_data.prepare_image_folder(orl, str(tmp_path / "tfds"))
+  runs["tfds"] = ["--config.data.tfds=face_folder", f"--config.data.tfds_dir={tmp_path / 'tfds'}"]
   reports = {}
   for name, args in runs.items():
     _finish(_run(args + small + [f"--workdir={tmp_path / name}"], devices=2))

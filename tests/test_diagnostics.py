@@ -3,15 +3,14 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax import diagnostics
+from facequal_jax.metrics import diagnostics
 from facequal_jax.data import variants
 from reference import clustered_gaussian
 
 
 def _diagnose(embeddings, labels, k=10):
   report = fq.intrinsic_quality(embeddings, labels, k=k)
-  return report, diagnostics.diagnose(embeddings[report.sample_rows], report.labels, report.neighbors.indices,
-                                      report.neighbors.scores, report.per_sample_consistency, report.singleton)
+  return report, fq.diagnose(report, embeddings)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +36,23 @@ def test_suspects_are_the_planted_flips(planted):
   hits = [item for item in found["suspected_mislabeled"][:100] if flipped[item["sample"]]]
   assert np.mean([item["suggested_label"] == original[item["sample"]] for item in hits]) >= 0.9
   assert found["estimated_noise_rate"] == pytest.approx(0.1, abs=0.03)
+
+
+def test_findings_name_input_rows_on_a_subset(planted):
+  """On a subset every finding refers to input rows: a suspect's label, neighbours and their labels read back
+  from the input arrays."""
+  embeddings, labels, flipped = planted
+  report = fq.intrinsic_quality(embeddings, labels, k=10, subset_size=1500, images_per_identity=15)
+  assert not np.array_equal(report.sample_rows, np.arange(len(report.sample_rows)))
+  found = fq.diagnose(report, embeddings)
+  suspects = found["suspected_mislabeled"]
+  assert len(suspects) > 20 and np.mean([flipped[item["sample"]] for item in suspects[:50]]) >= 0.5
+  for item in suspects:
+    assert labels[item["sample"]] == item["label"] and item["sample"] not in item["neighbors"]
+    np.testing.assert_array_equal(labels[item["neighbors"]], item["neighbor_labels"])
+    assert set(item["neighbors"]) <= set(report.sample_rows.tolist())
+  for item in found["merge_candidates"]:
+    assert np.all(labels[item["examples_a"]] == item["identity_a"])
 
 
 def test_merge_split_duplicates_and_outliers_are_found():

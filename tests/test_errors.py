@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax import io
+from facequal_jax import files
 
 RNG = np.random.default_rng(0)
 ROWS = RNG.normal(size=(50, 8)).astype(np.float32)
@@ -73,14 +73,14 @@ def test_only_singletons():
 def test_missing_file(tmp_path):
   path = str(tmp_path / "nope.npz")
   with pytest.raises(FileNotFoundError, match=f"embeddings file '{path}' does not exist"):
-    io.load_embeddings_npz(path)
+    files.load_embeddings_npz(path)
 
 
 def test_unreadable_file(tmp_path):
   path = tmp_path / "garbage.npz"
   path.write_bytes(b"this is not an npz archive")
   with pytest.raises(ValueError, match="garbage.npz' is not a readable .npz file"):
-    io.load_embeddings_npz(str(path))
+    files.load_embeddings_npz(str(path))
 
 
 def test_truncated_file(tmp_path):
@@ -88,7 +88,7 @@ def test_truncated_file(tmp_path):
   np.savez(path, embeddings=ROWS, labels=LABELS)
   path.write_bytes(path.read_bytes()[:300])
   with pytest.raises(ValueError, match="cut.npz"):
-    io.load_embeddings_npz(str(path))
+    files.load_embeddings_npz(str(path))
 
 
 @pytest.mark.parametrize("missing", ["embeddings", "labels"])
@@ -98,21 +98,21 @@ def test_npz_without_an_expected_array(tmp_path, missing):
   path = tmp_path / "partial.npz"
   np.savez(path, feats=ROWS, **arrays)
   with pytest.raises(ValueError, match=f"has no array '{missing}'"):
-    io.load_embeddings_npz(str(path))
+    files.load_embeddings_npz(str(path))
 
 
 def test_pickled_arrays_are_refused(tmp_path):
   path = tmp_path / "pickled.npz"
   np.savez(path, embeddings=ROWS, labels=np.array([object()] * 50))
   with pytest.raises(ValueError, match="array 'labels' cannot be read.*allow_pickle"):
-    io.load_embeddings_npz(str(path))
+    files.load_embeddings_npz(str(path))
 
 
 def test_a_single_npy_array_is_not_an_npz(tmp_path):
   path = tmp_path / "rows.npy"
   np.save(path, ROWS)
   with pytest.raises(ValueError, match="is a single .npy array"):
-    io.load_embeddings_npz(str(path))
+    files.load_embeddings_npz(str(path))
 
 
 def test_bad_arrays_inside_an_npz_name_the_file_and_key(tmp_path):
@@ -121,7 +121,7 @@ def test_bad_arrays_inside_an_npz_name_the_file_and_key(tmp_path):
   rows[7] = np.nan
   np.savez(path, embeddings=rows, labels=LABELS)
   with pytest.raises(ValueError, match=r"bad.npz:embeddings has NaN or inf in rows \[7\]"):
-    io.load_embeddings_npz(str(path))
+    files.load_embeddings_npz(str(path))
   np.savez(path, embeddings=ROWS, labels=LABELS[:10])
   with pytest.raises(ValueError, match=r"bad.npz:labels has 10 entries"):
-    io.load_embeddings_npz(str(path))
+    files.load_embeddings_npz(str(path))

@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -31,35 +30,40 @@ def image_root(tmp_path_factory):
   return str(root)
 
 
-def _run(root, out_dir, sleep):
+def _run(root, out_dir, kill_after_chunk=None):
   env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-  return subprocess.Popen([sys.executable, HELPER, root, out_dir, str(sleep)], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+  extra = [] if kill_after_chunk is None else [str(kill_after_chunk)]
+  process = subprocess.run([sys.executable, HELPER, root, out_dir] + extra, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+  return process.returncode, process.stdout
 
 
-def test_killed_extraction_resumes_to_the_same_rows(image_root, tmp_path):
-  reference_dir, resumed_dir = str(tmp_path / "reference"), str(tmp_path / "resumed")
-  assert _run(image_root, reference_dir, 0).wait(timeout=120) == 0
+@pytest.fixture(scope="module")
+def reference(image_root, tmp_path_factory):
+  out_dir = str(tmp_path_factory.mktemp("reference"))
+  returncode, output = _run(image_root, out_dir)
+  assert returncode == 0, output
+  return np.load(os.path.join(out_dir, extract.RESULT))
 
-  process = _run(image_root, resumed_dir, 0.2)  # ~0.8 s per chunk: the kill lands mid-way even on a busy machine
-  chunks = os.path.join(resumed_dir, extract.CHUNKS)
-  deadline = time.time() + 120
-  while time.time() < deadline and (not os.path.isdir(chunks) or len(os.listdir(chunks)) < 2):
-    time.sleep(0.02)
-  os.kill(process.pid, signal.SIGKILL)
-  process.wait()
-  written = [n for n in os.listdir(chunks) if n.endswith(".npz")]
-  assert 2 <= len(written) < 8, "the kill must land mid-way"
-  assert not os.path.exists(os.path.join(resumed_dir, extract.RESULT))
-  restart = _run(image_root, resumed_dir, 0)
-  output, _ = restart.communicate(timeout=120)
-  assert restart.returncode == 0, output
 
-  want = np.load(os.path.join(reference_dir, extract.RESULT))
-  got = np.load(os.path.join(resumed_dir, extract.RESULT))
+@pytest.mark.parametrize("kill_after_chunk", [0, 3, 6])
+def test_killed_extraction_resumes_to_the_same_rows(image_root, reference, tmp_path, kill_after_chunk):
+  out_dir = str(tmp_path / "resumed")
+  returncode, output = _run(image_root, out_dir, kill_after_chunk)
+  assert returncode == -signal.SIGKILL, output
+  chunks = os.path.join(out_dir, extract.CHUNKS)
+  written = sorted(n for n in os.listdir(chunks) if n.endswith(".npz"))
+  assert written == [f"chunk_{n:06d}.npz" for n in range(kill_after_chunk + 1)]
+  assert not os.path.exists(os.path.join(out_dir, extract.RESULT))
+  before = {name: os.stat(os.path.join(chunks, name)).st_mtime_ns for name in written}
+  returncode, output = _run(image_root, out_dir)
+  assert returncode == 0, output
+  assert {name: os.stat(os.path.join(chunks, name)).st_mtime_ns for name in written} == before  # not redone
+
+  got = np.load(os.path.join(out_dir, extract.RESULT))
   for key in ("embeddings", "labels", "positions", "source_rows"):
-    np.testing.assert_array_equal(got[key], want[key])
-  assert len(want["positions"]) == 240 and want["embeddings"].shape == (240, 6)
+    np.testing.assert_array_equal(got[key], reference[key])
+  assert len(reference["positions"]) == 240 and reference["embeddings"].shape == (240, 6)
 
 
 def test_skipped_files_are_returned_and_resume_refuses_other_settings(image_root, tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax import fused
+from facequal_jax.knn import fused
 from reference import brute_force_knn, clustered_gaussian, lattice_rows
 
 

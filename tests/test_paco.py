@@ -8,7 +8,8 @@ import pytest
 import facequal_jax as fq
 from configs import pretrain_paco
 from facequal_jax import sharding
-from facequal_jax.models import masking, paco, pretrain, views
+from facequal_jax.models import masking, paco
+from facequal_jax.training import mim, views
 
 
 def _small_config(**changes):
@@ -55,7 +56,7 @@ def test_patch_regions_cover_the_named_parts():
 @pytest.mark.parametrize("teacher_forcing", [True, False])
 def test_codebook_and_predictor_gradients_are_finite_and_nonzero(teacher_forcing):
   config = _small_config()
-  model, state = pretrain.create_state(config)
+  model, state = mim.create_state(config)
   masks = masking.sample_masks(jax.random.PRNGKey(0), 8, 8, 0.5)
 
   def loss(params):
@@ -70,8 +71,8 @@ def test_codebook_and_predictor_gradients_are_finite_and_nonzero(teacher_forcing
 @pytest.mark.parametrize("use_codebook", [True, False])
 def test_loss_falls_on_a_tiny_batch(use_codebook):
   config = _small_config(use_codebook=use_codebook)
-  model, state = pretrain.create_state(config)
-  step = pretrain.make_train_step(model, config, sharding.make_mesh(1))
+  model, state = mim.create_state(config)
+  step = mim.make_train_step(model, config, sharding.make_mesh(1))
   losses = []
   for _ in range(30):
     state, metrics = step(state, IMAGES)
@@ -79,31 +80,12 @@ def test_loss_falls_on_a_tiny_batch(use_codebook):
   assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
 
 
-def test_save_and_resume_give_the_identical_next_step(tmp_path):
-  config = _small_config()
-  model, state = pretrain.create_state(config)
-  step = pretrain.make_train_step(model, config, sharding.make_mesh(1))
-  images = np.random.default_rng(1).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
-  manager = pretrain.checkpoint_manager(str(tmp_path / "ckpt"), config)
-  for s in range(5):
-    state, _ = step(state, pretrain.batch_at(images, s, config.batch_size, config.seed))
-  pretrain.save(manager, state, force=True)
-  manager.wait_until_finished()
-  _, uninterrupted = step(state, pretrain.batch_at(images, 5, config.batch_size, config.seed))
-
-  _, fresh = pretrain.create_state(config)
-  resumed = pretrain.restore_latest(pretrain.checkpoint_manager(str(tmp_path / "ckpt"), config), fresh)
-  assert int(resumed.step) == 5
-  _, after_resume = step(resumed, pretrain.batch_at(images, 5, config.batch_size, config.seed))
-  assert float(after_resume["loss"]) == float(uninterrupted["loss"])
-
-
 @pytest.mark.parametrize("invariance_weight", [0.0, 0.1])
 def test_one_and_eight_devices_give_the_same_step(invariance_weight):
   config = _small_config(invariance_weight=invariance_weight, projector_dim=16)
-  model, state = pretrain.create_state(config)
-  one = pretrain.make_train_step(model, config, sharding.make_mesh(1))
-  eight = pretrain.make_train_step(model, config, sharding.make_mesh(8))
+  model, state = mim.create_state(config)
+  one = mim.make_train_step(model, config, sharding.make_mesh(1))
+  eight = mim.make_train_step(model, config, sharding.make_mesh(8))
   state_one, metrics_one = one(jax.tree.map(jnp.copy, state), IMAGES)
   state_eight, metrics_eight = eight(jax.tree.map(jnp.copy, state), IMAGES)
   np.testing.assert_allclose(float(metrics_eight["loss"]), float(metrics_one["loss"]), rtol=1e-5)
@@ -113,7 +95,7 @@ def test_one_and_eight_devices_give_the_same_step(invariance_weight):
 
 def test_embeddings_are_unit_vectors():
   config = _small_config()
-  model, state = pretrain.create_state(config)
+  model, state = mim.create_state(config)
   out = model.apply({"params": state.params}, IMAGES, method=paco.PacoMIM.embed)
   assert out.shape == (8, 32)
   np.testing.assert_allclose(np.linalg.norm(np.asarray(out), axis=1), 1.0, atol=1e-5)
@@ -121,9 +103,9 @@ def test_embeddings_are_unit_vectors():
 
 def test_exported_encoder_loads_and_embeds_any_input(tmp_path):
   config = _small_config()
-  model, state = pretrain.create_state(config)
+  model, state = mim.create_state(config)
   path = str(tmp_path / "encoder.msgpack")
-  pretrain.export_encoder(state, config, path)
+  mim.export_encoder(state, config, path)
   encode = fq.load_encoder(path, mesh=sharding.make_mesh(8))
   want = np.asarray(model.apply({"params": state.params}, IMAGES, method=paco.PacoMIM.embed))
   np.testing.assert_allclose(encode(IMAGES), want, atol=1e-5)  # 32 × 32 RGB: no resizing
@@ -181,7 +163,7 @@ def test_colour_jitter_is_an_affine_map_within_its_bounds():
 
 
 def test_load_encoder_without_a_path_says_what_to_pass(monkeypatch, tmp_path):
-  from facequal_jax import encoder  # pylint: disable=import-outside-toplevel
-  monkeypatch.setattr(encoder, "BUNDLED_ENCODER", str(tmp_path / "absent.msgpack"))
+  from facequal_jax.encoders import mim as mim_encoder  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(mim_encoder, "BUNDLED_ENCODER", str(tmp_path / "absent.msgpack"))
   with pytest.raises(FileNotFoundError, match="encoder.msgpack written by train/pretrain.py"):
     fq.load_encoder()

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from configs import protocol_lfw
-from facequal_jax import protocol
+from facequal_jax.jobs import experiment as protocol
+import shared_data
 
-LFW = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "lfw_dev")
+LFW = shared_data.path("lfw_dev")
+pytestmark = shared_data.needs("lfw_dev")
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""Proxy training: the data-parallel, class-sharded step equals one device, and a resumed run continues exactly."""
+"""Proxy training: the data-parallel, class-sharded step equals one device (resuming: test_training.py)."""
 import jax
 import numpy as np
 import pytest
 
 import facequal_jax as fq
 from configs import proxy_arcface
-from facequal_jax.models import proxy
+from facequal_jax.training import loop, proxy
 
 
 def _config(steps):
@@ -31,7 +31,7 @@ def test_step_on_many_devices_equals_one(num_devices):
     config = _config(1)
     model, state, shardings = proxy.create_state(config, 13, mesh)
     step = proxy.make_train_step(model, config, mesh, 13, shardings)
-    positions = proxy.batch_positions(len(images), 0, config.batch_size, config.seed)
+    positions = loop.batch_positions(len(images), 0, config.batch_size, config.seed)
     state, metrics = step(state, images[positions], classes[positions].astype(np.int32))
     results.append((float(metrics["loss"]), jax.device_get(state.params)))
   (loss_one, params_one), (loss_many, params_many) = results
@@ -41,13 +41,3 @@ def test_step_on_many_devices_equals_one(num_devices):
   params_one["centres"] = params_one["centres"][:13]
   for one, many in zip(jax.tree.leaves(params_one), jax.tree.leaves(params_many)):
     np.testing.assert_allclose(many, one, atol=2e-5, rtol=1e-4)
-
-
-def test_resumed_training_ends_where_an_uninterrupted_one_does(tmp_path):
-  images, labels = _data()
-  mesh = fq.make_mesh(2)
-  straight = proxy.train(_config(4), images, labels, str(tmp_path / "straight"), mesh)(images[:8])
-  proxy.train(_config(2), images, labels, str(tmp_path / "resumed"), mesh)  # stops after a checkpoint at 2
-  resumed = proxy.train(_config(4), images, labels, str(tmp_path / "resumed"), mesh)(images[:8])
-  np.testing.assert_array_equal(resumed, straight)
-  np.testing.assert_allclose(np.linalg.norm(straight, axis=1), 1.0, atol=1e-6)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from configs import iq
-from facequal_jax import run
+from facequal_jax.jobs import run
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 if not BROWSER and not os.environ.get("FACEQUAL_REQUIRE_BROWSER"):

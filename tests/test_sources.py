@@ -9,9 +9,9 @@ from PIL import Image
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource
+import shared_data
 
-SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
-ORL = os.path.join(SHARED, "orl_faces")
+ORL = shared_data.path("orl_faces")
 
 
 def _encoded(array, fmt):
@@ -20,7 +20,7 @@ def _encoded(array, fmt):
   return buffer.getvalue()
 
 
-@pytest.mark.skipif(not os.path.isdir(ORL), reason="../shared/data/orl_faces not present")
+@shared_data.needs("orl_faces")
 def test_orl_folder_has_exact_counts_and_decodes():
   source = ImageFolderSource(ORL)
   assert len(source) == 400 and len(source.identity_names) == 40

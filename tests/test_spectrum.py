@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax import spectral
+from facequal_jax.metrics import spectrum as spectral
 from reference import clustered_gaussian, unit_rows64
 
 

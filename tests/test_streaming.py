@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax import streaming
+from facequal_jax.knn import streaming
 from reference import brute_force_knn, lattice_rows
 
 
@@ -23,7 +23,7 @@ def test_streamed_equals_brute_force_and_in_memory(memmapped, num_devices, preci
   mapped, rows = memmapped
   want_indices, want_scores = brute_force_knn(rows, 10, query_ids=np.arange(len(rows)))
   got = fq.streaming_knn(mapped, 10, mesh=fq.make_mesh(num_devices), precision=precision, pass_rows=700,
-                         block_rows=600, tile=128)
+                         block_rows=600, block=128)
   np.testing.assert_array_equal(got.indices, want_indices)
   np.testing.assert_array_equal(got.scores, want_scores.astype(np.float32))
   in_memory = fq.knn(rows, 10, mesh=fq.make_mesh(num_devices), precision=precision, block=128)
@@ -34,13 +34,13 @@ def test_query_subset(memmapped):
   mapped, rows = memmapped
   query_rows = np.arange(5, 2500, 7)
   want_indices, _ = brute_force_knn(rows, 5, queries=rows[query_rows], query_ids=query_rows)
-  got = fq.streaming_knn(mapped, 5, query_rows=query_rows, pass_rows=300, block_rows=1000, tile=128)
+  got = fq.streaming_knn(mapped, 5, query_rows=query_rows, pass_rows=300, block_rows=1000, block=128)
   np.testing.assert_array_equal(got.indices, want_indices)
 
 
 def test_resume_redoes_only_missing_passes(memmapped, tmp_path):
   mapped, _ = memmapped
-  settings = dict(pass_rows=800, block_rows=900, tile=128, checkpoint_dir=str(tmp_path))
+  settings = dict(pass_rows=800, block_rows=900, block=128, checkpoint_dir=str(tmp_path))
   first = fq.streaming_knn(mapped, 10, **settings)
   passes = sorted(name for name in os.listdir(tmp_path) if name.startswith("pass_"))
   assert len(passes) >= 3
@@ -60,7 +60,7 @@ def test_resume_redoes_only_missing_passes(memmapped, tmp_path):
 
 def test_checkpoint_of_other_settings_is_refused(memmapped, tmp_path):
   mapped, _ = memmapped
-  fq.streaming_knn(mapped, 5, pass_rows=2500, block_rows=2500, tile=256, checkpoint_dir=str(tmp_path))
+  fq.streaming_knn(mapped, 5, pass_rows=2500, block_rows=2500, block=256, checkpoint_dir=str(tmp_path))
   with pytest.raises(ValueError, match="holds a k-NN run with other data or settings"):
-    fq.streaming_knn(mapped, 6, pass_rows=2500, block_rows=2500, tile=256, checkpoint_dir=str(tmp_path))
+    fq.streaming_knn(mapped, 6, pass_rows=2500, block_rows=2500, block=256, checkpoint_dir=str(tmp_path))
   assert os.path.exists(tmp_path / streaming.MANIFEST)

@@ -46,23 +46,10 @@ def test_flipped_labels_spread_over_the_other_identities():
     assert shares[original] == 0 and np.all(np.abs(np.delete(shares, original) - 1 / 3) < 0.04)
 
 
-def test_cap_identity_subset_and_stratified():
+def test_cap_and_identity_subset():
   view = variants.full_view(SOURCE)
   capped = variants.cap_images_per_identity(view, 5, seed=1)
   np.testing.assert_array_equal(np.bincount(capped.labels), np.minimum(np.arange(1, 38), 5))
   assert np.all(np.diff(capped.rows) > 0)
   subset = variants.identity_subset(view, [2, 30])
   assert sorted(set(subset.labels)) == [2, 30] and len(subset) == 3 + 31
-  strat = variants.stratified(view, 100, images_per_identity=11, seed=0)
-  assert len(strat) <= 100 and np.bincount(strat.labels).max() <= 11
-  assert np.all(np.isin(strat.rows, view.rows))
-
-
-def test_union_keeps_identities_apart():
-  a, b = _Labels([0, 0, 1], ["x", "y"]), _Labels([0, 1, 1, 1], ["x", "z"])
-  merged = variants.union([variants.full_view(a), variants.flip_labels(variants.full_view(b), 0.25, seed=0)])
-  assert merged.source.identity_names == ["0/x", "0/y", "1/x", "1/z"]
-  np.testing.assert_array_equal(merged.rows, np.arange(7))
-  np.testing.assert_array_equal(merged.labels[:3], [0, 0, 1])
-  assert merged.flipped.sum() == 1 and not merged.flipped[:3].any()
-  np.testing.assert_array_equal(merged.source.labels, [0, 0, 1, 2, 3, 3, 3])

@@ -1,8 +1,10 @@
 """Verification metrics on constructed pairs, checked against values worked by hand."""
+import threading
+
 import numpy as np
 import pytest
 
-from facequal_jax import stats, verification
+from facequal_jax.metrics import statistics, verification
 
 
 def test_best_threshold_accuracy_by_hand():
@@ -49,10 +51,31 @@ def test_evaluate_on_constructed_embeddings():
   assert 16 * 20 / 400 <= result.roc_auc < 1.0
 
 
+def _in_thread(function, *args, **kwargs):
+  """Runs `function` in a daemon thread, so a regression to an endless loop fails the test instead of hanging."""
+  result = {}
+  thread = threading.Thread(target=lambda: result.update(value=function(*args, **kwargs)), daemon=True)
+  thread.start()
+  thread.join(timeout=60)
+  assert not thread.is_alive(), f"{function.__name__} did not return"
+  return result["value"]
+
+
+def test_held_out_pairs_cap_at_the_impostor_pairs_that_exist():
+  labels = np.array([0] * 40 + [1])  # 780 genuine pairs, but only 40 distinct impostor pairs
+  pairs = _in_thread(verification.held_out_pairs, labels, max_genuine=100, seed=0)
+  genuine, impostor = pairs[pairs[:, 2] == 1], pairs[pairs[:, 2] == 0]
+  assert len(genuine) == len(impostor) == 40
+  assert {(a, b) for a, b, _ in impostor} == {(row, 40) for row in range(40)}
+  assert np.all(labels[genuine[:, 0]] == labels[genuine[:, 1]]) and len({(a, b) for a, b, _ in genuine}) == 40
+  with pytest.raises(ValueError, match="one identity"):
+    verification.held_out_pairs(np.zeros(5, int), max_genuine=10)
+
+
 def test_correlations_against_hand_values():
   x, y = [1, 2, 3, 4], [1, 3, 2, 4]
   # Spearman: d = (0, 1, 1, 0), ρ = 1 − 6·2/(4·15) = 0.8. Kendall: 5 concordant, 1 discordant → 4/6.
-  assert stats.spearman(x, y) == pytest.approx(0.8)
-  assert stats.kendall(x, y) == pytest.approx(4 / 6)
-  assert stats.pearson(x, y) == pytest.approx(0.8)
-  assert stats.kendall([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / np.sqrt(2 * 3))  # τ-b with a tie
+  assert statistics.spearman(x, y) == pytest.approx(0.8)
+  assert statistics.kendall(x, y) == pytest.approx(4 / 6)
+  assert statistics.pearson(x, y) == pytest.approx(0.8)
+  assert statistics.kendall([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / np.sqrt(2 * 3))  # τ-b with a tie

@@ -7,7 +7,7 @@ where it stopped.
 from absl import app, flags
 from ml_collections import config_flags
 
-from facequal_jax import protocol
+from facequal_jax.jobs import experiment
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/protocol_lfw.py or …:smoke.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Results, checkpoints and the table go here.")
@@ -16,7 +16,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
-  protocol.run(_CONFIG.value, _WORKDIR.value)
+  experiment.run(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from facequal_jax import io, sharding
+from facequal_jax import files, sharding
 from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.models import proxy
+from facequal_jax.training import proxy
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/proxy_arcface.py:tiny.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics and embeddings go here.")
@@ -35,7 +35,7 @@ def main(argv):
                len(skipped))
   embed = proxy.train(config, images, labels, workdir, sharding.make_mesh(config.num_devices))
   out = os.path.join(workdir, "embeddings.npz")
-  io.write_npz(out, embeddings=embed(images), labels=labels)
+  files.write_npz(out, embeddings=embed(images), labels=labels)
   logging.info("embeddings of the training faces written to %s", out)
 
 

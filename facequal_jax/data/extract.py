@@ -21,7 +21,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 from absl import logging
 
-from facequal_jax import io
+from facequal_jax import files
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.variants import View
@@ -76,7 +76,8 @@ def _extract_chunk(view: View, encode, face: FacePreprocess, positions: np.ndarr
 
 def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], encoder_id: str, out_dir: str, *,
                        face: FacePreprocess, chunk_rows: int = 4096, batch_size: int = 256, workers: int = 0,
-                       landmarks: Optional[Callable[[int], np.ndarray]] = None) -> Extraction:
+                       landmarks: Optional[Callable[[int], np.ndarray]] = None,
+                       after_chunk: Optional[Callable[[int], None]] = None) -> Extraction:
   """Embeds every sample of `view`, resuming from the chunks already in `out_dir`.
 
   Args:
@@ -89,6 +90,8 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
     batch_size: images per `encode` call.
     workers: decoding threads (0: one per core).
     landmarks: optional source row → [5, 2] landmarks.
+    after_chunk: called with each chunk's number once its file is written
+      (a hook: tests stop the process there to check resumption).
   """
   os.makedirs(os.path.join(out_dir, CHUNKS), exist_ok=True)
   manifest = _manifest(view, encoder_id, face, chunk_rows)
@@ -100,20 +103,22 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
       raise ValueError(f"{out_dir!r} holds an extraction of other data or settings ({manifest_path}); "
                        "use a new directory")
   else:
-    io.write_json(manifest_path, manifest)
+    files.write_json(manifest_path, manifest)
 
   num_chunks = -(-len(view) // chunk_rows)
   done = [n for n in range(num_chunks) if os.path.exists(_chunk_path(out_dir, n))]
   if done:
     logging.info("extraction: resuming, %d of %d chunks already in %s", len(done), num_chunks, out_dir)
-  progress = Progress("embedding", total=len(view), unit="images")
-  progress.advance(sum(min(chunk_rows, len(view) - n * chunk_rows) for n in done))
+  progress = Progress("embedding", total=len(view), unit="images",
+                      done=sum(min(chunk_rows, len(view) - n * chunk_rows) for n in done))
   for number in range(num_chunks):
     if number in done:
       continue
     positions = np.arange(number * chunk_rows, min((number + 1) * chunk_rows, len(view)))
     chunk = _extract_chunk(view, encode, face, positions, batch_size, workers, landmarks, progress)
-    io.write_npz(_chunk_path(out_dir, number), **chunk)
+    files.write_npz(_chunk_path(out_dir, number), **chunk)
+    if after_chunk:
+      after_chunk(number)
 
   parts = [np.load(_chunk_path(out_dir, n), allow_pickle=False) for n in range(num_chunks)]
   positions = np.concatenate([p["positions"] for p in parts]).astype(np.int64)
@@ -122,6 +127,6 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
   skipped = [(int(pos), str(where), str(reason)) for p in parts
              for pos, where, reason in zip(p["skipped_positions"], p["skipped_where"], p["skipped_reason"])]
   result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped)
-  io.write_npz(os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
+  files.write_npz(os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
                positions=result.positions, source_rows=result.source_rows)
   return result

@@ -9,7 +9,7 @@ bad file costs one sample, not the run:
   source.listing_skipped → [(path, reason)] for entries refused while listing.
 """
 import os
-from typing import List, Sequence, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -114,34 +114,3 @@ class RecordIOSource:
 
   def describe(self, i: int) -> str:
     return f"{self.reader.path}#{self.keys[i]}"
-
-
-class ConcatSource:
-  """Several sources as one; identities of different sources stay distinct.
-
-  Labels of source s are offset by the identity counts of sources before it;
-  names are prefixed with the source's position (`0/Name`, `1/Name`).
-  """
-
-  def __init__(self, sources: Sequence):
-    self.sources = list(sources)
-    self._starts = np.cumsum([0] + [len(s) for s in self.sources])
-    offsets = np.cumsum([0] + [len(s.identity_names) for s in self.sources])
-    self.labels = np.concatenate([s.labels + o for s, o in zip(self.sources, offsets)]).astype(np.int64)
-    self.identity_names = [f"{i}/{name}" for i, s in enumerate(self.sources) for name in s.identity_names]
-    self.listing_skipped = [entry for s in self.sources for entry in s.listing_skipped]
-
-  def __len__(self) -> int:
-    return int(self._starts[-1])
-
-  def _locate(self, i: int):
-    s = int(np.searchsorted(self._starts, i, side="right")) - 1
-    return self.sources[s], i - int(self._starts[s])
-
-  def read(self, i: int):
-    source, j = self._locate(i)
-    return source.read(j)
-
-  def describe(self, i: int) -> str:
-    source, j = self._locate(i)
-    return source.describe(j)

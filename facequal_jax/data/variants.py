@@ -9,8 +9,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from facequal_jax.data.sources import ConcatSource
-from facequal_jax.subsets import stratified_identity_subset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,19 +82,3 @@ def cap_images_per_identity(view: View, cap: int, seed: int = 0) -> View:
   first = np.searchsorted(labels_sorted, labels_sorted)
   rank = np.arange(len(view)) - first
   return view.select(np.sort(by_label[rank < cap]))
-
-
-def stratified(view: View, size: int, images_per_identity: int, min_images: int = 2, seed: int = 0) -> View:
-  """A stratified identity subset (see `subsets.stratified_identity_subset`)."""
-  return view.select(stratified_identity_subset(view.labels, size, images_per_identity, min_images, seed))
-
-
-def union(views: Sequence[View]) -> View:
-  """Views of different sources as one view; identities of different views stay distinct."""
-  source = ConcatSource([v.source for v in views])
-  starts = np.cumsum([0] + [len(v.source) for v in views])
-  label_offsets = np.cumsum([0] + [len(v.source.identity_names) for v in views])
-  rows = np.concatenate([v.rows + s for v, s in zip(views, starts)])
-  labels = np.concatenate([v.labels + o for v, o in zip(views, label_offsets)])
-  flipped = np.concatenate([np.zeros(len(v), bool) if v.flipped is None else v.flipped for v in views])
-  return View(source, rows, labels, flipped)

@@ -13,7 +13,7 @@ Pieces (each behind a config switch, for ablations):
   Without the codebook a masked patch enters as a learned mask token (MAE).
 - Encoder (ViT) over all G² tokens, decoder (a smaller ViT) back to pixels;
   the reconstruction loss is the MSE on masked patches.
-- Spatial consistency (`consistency_weight` > 0): a head reads each encoder
+- Spatial loss, the spatial-consistency constraint (`spatial_weight` > 0): a head reads each encoder
   token's grid position; the predicted centres of the eyes, nose and mouth must
   keep their canonical displacements from each other.
 - Codebook health: usage perplexity is reported; `revive_dead_codes` moves
@@ -163,7 +163,7 @@ class PacoMIM(nn.Module):
     canonical = jnp.asarray(masking.region_centres(grid))
     offsets = centres[:, :, None, :] - centres[:, None, :, :]
     true_offsets = canonical[:, None, :] - canonical[None, :, :]
-    out["consistency_loss"] = jnp.mean(jnp.sum((offsets - true_offsets) ** 2, -1))
+    out["spatial_loss"] = jnp.mean(jnp.sum((offsets - true_offsets) ** 2, -1))
     if c.invariance_weight > 0:
       other_tokens = self.encoder(self.embed_patch(patchify(other_view, c.patch)))
       out.update(vicreg_terms(self.projector(tokens.mean(axis=1)), self.projector(other_tokens.mean(axis=1))))
@@ -192,7 +192,7 @@ def vicreg_terms(a: jax.Array, b: jax.Array) -> Dict[str, jax.Array]:
 
 def total_loss(terms: Dict[str, jax.Array], config: ml_collections.ConfigDict) -> jax.Array:
   """Weighted sum of the loss terms that the config switches on."""
-  loss = terms["reconstruction_loss"] + config.consistency_weight * terms["consistency_loss"]
+  loss = terms["reconstruction_loss"] + config.spatial_weight * terms["spatial_loss"]
   if config.invariance_weight > 0:
     loss += config.invariance_weight * (25.0 * terms["view_mse"] + 25.0 * terms["view_variance"]
                                         + terms["view_covariance"])

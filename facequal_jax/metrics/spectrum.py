@@ -13,8 +13,8 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-from facequal_jax import sharding, validation
-from facequal_jax.placement import DeviceRows, place_unit_rows
+from facequal_jax import checks, sharding
+from facequal_jax.knn.tiling import DeviceRows, place_unit_rows
 
 # RankMe's smoothing constant (Garrido et al., 2023).
 RANKME_EPS = 1e-7
@@ -141,6 +141,6 @@ def spectrum(embeddings, *, mesh: Optional[Mesh] = None, block: int = 2048) -> S
     mesh: 1-D mesh (default: all devices).
     block: rows per accumulation tile.
   """
-  embeddings = validation.check_embeddings(embeddings)
+  embeddings = checks.check_embeddings(embeddings)
   mesh = mesh or sharding.make_mesh()
   return spectrum_of(place_unit_rows(embeddings, mesh, block=block, chunk_tiles=1), mesh)

@@ -1,21 +1,16 @@
-"""The built-in default data set: the ORL faces, bundled, with an eigenface encoder.
+"""The built-in default data set: the ORL faces, bundled.
 
 The ORL (AT&T) Database of Faces, Olivetti Research Laboratory, 1992–94: 40
 identities × 10 grey images of 112 × 92 pixels. It ships inside the package as
 one lossless PNG (`assets/orl_faces.png`, the 400 images stacked vertically,
 identity by identity, images 1…10 in order).
-
-Until a learned encoder is available, the demo embeds faces with eigenfaces:
-pixels as float64 vectors, centred, projected on the top principal components.
 """
 import os
 
 import numpy as np
 from PIL import Image
 
-from facequal_jax.encoders import EigenfaceEncoder
-
-ORL_ASSET = os.path.join(os.path.dirname(__file__), "assets", "orl_faces.png")
+ORL_ASSET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "orl_faces.png")
 ORL_IDENTITIES, ORL_IMAGES_PER_IDENTITY, ORL_SHAPE = 40, 10, (112, 92)
 
 
@@ -38,8 +33,3 @@ def load_orl():
   images = stacked.reshape(ORL_IDENTITIES * ORL_IMAGES_PER_IDENTITY, *ORL_SHAPE)
   labels = np.repeat(np.arange(ORL_IDENTITIES, dtype=np.int64), ORL_IMAGES_PER_IDENTITY)
   return images, labels
-
-
-def eigenface_embeddings(images: np.ndarray, dim: int = 64) -> np.ndarray:
-  """Eigenfaces fitted on uint8 images [N, H, W] themselves → float32 [N, dim]."""
-  return EigenfaceEncoder.fit(images, dim)(images)

@@ -11,7 +11,7 @@ Database tiles are visited in increasing row order, so an entry equal to the
 current worst (which has a lower index) never enters: ties stay with the lower
 index. The kernel returns the unsorted top-K; `select` sorts it.
 
-The candidates are bf16 scores; `neighbors.search` rescores them in float32
+The candidates are bf16 scores; `ring.search` rescores them in float32
 and certifies the result (see there), as for the XLA path. On GPU this runs
 through Triton; on CPU it runs in Pallas interpret mode (tests).
 """
@@ -23,7 +23,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
 
-from facequal_jax import topk
+from facequal_jax.knn import selection
 
 
 def _kernel(q_ref, ids_ref, x_ref, first_ref, keys_ref, index_ref, *, database_block: int, dim_block: int,
@@ -50,22 +50,14 @@ def _kernel(q_ref, ids_ref, x_ref, first_ref, keys_ref, index_ref, *, database_b
     excluded = (global_column == query_ids) | (global_column >= num_rows)
     scores = jnp.where(excluded, -jnp.inf, scores)
 
-    def worst(keys, index):
-      """The slot to replace: lowest key, and among equal keys the highest index."""
-      low = jnp.min(keys, axis=1, keepdims=True)
-      at_low = keys == low
-      highest = jnp.max(jnp.where(at_low, index, -1), axis=1, keepdims=True)
-      first_slot = jnp.min(jnp.where(at_low & (index == highest), slot, slots), axis=1, keepdims=True)
-      return low, first_slot
-
     def has_entry(carry):
       scores, keys, index = carry
-      low, _ = worst(keys, index)
+      low, _ = selection.last_in_order(keys, index)
       return jnp.max(jnp.where(scores > low, 1, 0)) > 0
 
     def enter_best(carry):
       scores, keys, index = carry
-      low, target = worst(keys, index)
+      low, target = selection.last_in_order(keys, index)
       best = jnp.max(scores, axis=1, keepdims=True)
       position = jnp.min(jnp.where(scores == best, column, database_block), axis=1, keepdims=True)
       enters = best > low
@@ -78,7 +70,7 @@ def _kernel(q_ref, ids_ref, x_ref, first_ref, keys_ref, index_ref, *, database_b
     _, keys, index = lax.while_loop(has_entry, enter_best, (scores, keys, index))
     return keys, index
 
-  empty = (jnp.full((rows, slots), -jnp.inf, jnp.float32), jnp.full((rows, slots), topk.EMPTY_INDEX, jnp.int32))
+  empty = (jnp.full((rows, slots), -jnp.inf, jnp.float32), jnp.full((rows, slots), selection.EMPTY_INDEX, jnp.int32))
   keys, index = lax.fori_loop(0, x_ref.shape[0] // database_block, tile, empty)
   keys_ref[...] = keys
   index_ref[...] = index
@@ -130,5 +122,5 @@ def select(queries: jax.Array, query_ids: jax.Array, database: jax.Array, first_
       interpret=interpret,
       compiler_params=None if interpret else pltriton.CompilerParams(num_warps=num_warps, num_stages=num_stages),
   )(queries, query_ids.reshape(-1, 1), database, jnp.reshape(first_row, (1, 1)).astype(jnp.int32))
-  keys, index = topk.sort_rows(keys, index)
+  keys, index = selection.sort_rows(keys, index)
   return keys[:, :keep], index[:, :keep]

@@ -3,7 +3,16 @@ import dataclasses
 
 import numpy as np
 
-from facequal_jax import stats
+from facequal_jax.metrics import statistics
+
+
+def _all_impostor_pairs(labels: np.ndarray) -> set:
+  """Every (a, b), a < b, of rows with different labels (call only when there are few)."""
+  pairs = set()
+  for identity in np.unique(labels):
+    rows, others = np.flatnonzero(labels == identity), np.flatnonzero(labels > identity)
+    pairs.update((int(min(a, b)), int(max(a, b))) for a in rows for b in others)
+  return pairs
 
 
 def held_out_pairs(labels: np.ndarray, max_genuine: int, seed: int = 0) -> np.ndarray:
@@ -11,10 +20,15 @@ def held_out_pairs(labels: np.ndarray, max_genuine: int, seed: int = 0) -> np.nd
 
   Every same-identity pair is a candidate genuine pair (at most `max_genuine`
   are drawn); as many impostor pairs are drawn uniformly among rows of
-  different identities, without repeats.
+  different identities, without repeats. When fewer distinct impostor pairs
+  exist than genuine pairs were drawn, both counts are capped at the number of
+  impostor pairs.
 
   Returns:
     int64 [P, 3]: row i, row j, 1 if genuine else 0; genuine pairs first.
+
+  Raises:
+    ValueError: no identity has two images, or all images share one identity.
   """
   labels = np.asarray(labels)
   rng = np.random.default_rng(seed)
@@ -24,13 +38,21 @@ def held_out_pairs(labels: np.ndarray, max_genuine: int, seed: int = 0) -> np.nd
     genuine.extend((a, b) for x, a in enumerate(rows) for b in rows[x + 1:])
   if not genuine:
     raise ValueError("held-out identities give no genuine pair: each needs at least two images")
+  counts = np.unique(labels, return_counts=True)[1].astype(np.int64)
+  num_impostor = int((counts.sum() ** 2 - (counts ** 2).sum()) // 2)
+  if num_impostor == 0:
+    raise ValueError("held-out images all have one identity: there is no impostor pair")
   genuine = np.asarray(genuine, np.int64)
-  genuine = genuine[np.sort(rng.permutation(len(genuine))[:max_genuine])]
-  impostor = set()
-  while len(impostor) < len(genuine):
-    a, b = sorted(rng.integers(0, len(labels), 2).tolist())
-    if labels[a] != labels[b]:
-      impostor.add((a, b))
+  genuine = genuine[np.sort(rng.permutation(len(genuine))[:min(max_genuine, num_impostor)])]
+  if num_impostor <= 4 * len(genuine):  # few impostor pairs: draw among all of them
+    every = sorted(_all_impostor_pairs(labels))
+    impostor = {every[i] for i in rng.choice(len(every), size=len(genuine), replace=False)}
+  else:  # many: rejection sampling needs few draws
+    impostor = set()
+    while len(impostor) < len(genuine):
+      a, b = sorted(rng.integers(0, len(labels), 2).tolist())
+      if labels[a] != labels[b]:
+        impostor.add((a, b))
   impostor = np.asarray(sorted(impostor), np.int64)
   return np.concatenate([np.column_stack([genuine, np.ones(len(genuine), np.int64)]),
                          np.column_stack([impostor, np.zeros(len(impostor), np.int64)])])
@@ -58,7 +80,7 @@ def best_threshold_accuracy(scores: np.ndarray, same: np.ndarray):
 
 def roc_auc(scores: np.ndarray, same: np.ndarray) -> float:
   """P(genuine score > impostor score), ties counted half (Mann–Whitney)."""
-  ranks = stats.average_ranks(scores)
+  ranks = statistics.average_ranks(scores)
   positives, negatives = same.sum(), (~same).sum()
   return float((ranks[same].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 

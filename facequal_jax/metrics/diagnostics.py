@@ -1,9 +1,12 @@
 """What to clean: suspects, merges, splits, duplicates and outliers from the k-NN graph and labels.
 
-Every finding is ranked, most suspicious first, and refers to samples by their
-row in the input (`sample_rows` of the report). Inputs are the unit embeddings
-[n, d] of the evaluated samples, their labels [n], the self k-NN result over
-them (indices [n, k], scores [n, k]) and the per-sample consistency c_i [n].
+`diagnose` computes every finding once from an `IQReport`; each list is ranked,
+most suspicious first, and refers to samples by their row in the input (the
+rows the report's embeddings came from). The detectors below work on the
+evaluated samples' positions 0 … n − 1 (unit embeddings [n, d], labels [n],
+self k-NN indices / scores [n, k], consistency c_i [n]); `diagnose` maps their
+results to input rows and adds what a reader needs to check each finding (a
+suspect's neighbours, example images of a merge pair).
 """
 import dataclasses
 from typing import Dict, List
@@ -192,21 +195,44 @@ def estimated_noise_rate(labels, indices, consistency, singleton, thresholds: Th
   return float(np.mean(flagged[counted])) if counted.any() else 0.0
 
 
-def diagnose(embeddings, labels, indices, scores, consistency, singleton,
-             thresholds: Thresholds = Thresholds()) -> dict:
-  """All findings as a JSON-ready dict under the report.json keys.
+def _in_input_rows(found: dict, rows: np.ndarray, labels: np.ndarray, indices: np.ndarray,
+                   examples: int = 4) -> dict:
+  """Position-based findings → input rows, with each suspect's neighbours and example rows of merge pairs."""
+  out = dict(found)
+  out["suspected_mislabeled"] = [dict(item, sample=int(rows[item["sample"]]),
+                                      neighbors=rows[indices[item["sample"]]].tolist(),
+                                      neighbor_labels=labels[indices[item["sample"]]].tolist())
+                                 for item in found["suspected_mislabeled"]]
+  out["near_duplicates"] = [dict(item, sample_a=int(rows[item["sample_a"]]), sample_b=int(rows[item["sample_b"]]))
+                            for item in found["near_duplicates"]]
+  out["outliers"] = [dict(item, sample=int(rows[item["sample"]])) for item in found["outliers"]]
+  out["merge_candidates"] = [dict(item, examples_a=rows[labels == item["identity_a"]][:examples].tolist(),
+                                  examples_b=rows[labels == item["identity_b"]][:examples].tolist())
+                             for item in found["merge_candidates"]]
+  return out
+
+
+def diagnose(report, embeddings, thresholds: Thresholds = Thresholds()) -> dict:
+  """All findings of an IQ report as a JSON-ready dict under the report.json keys.
 
   Args:
-    embeddings: float [n, d] (normalised here); labels: int [n];
-    indices: int [n, k] self k-NN over these samples (best first);
-    scores: float [n, k] their cosines; consistency: float [n] c_i;
-    singleton: bool [n] samples whose identity has one image.
+    report: an `IQReport` (its neighbours, labels, consistency and singletons).
+    embeddings: [N, d] all the input rows the report was computed from.
+    thresholds: the detectors' knobs.
+
+  Returns:
+    {"suspected_mislabeled", "merge_candidates", "split_candidates",
+    "near_duplicates", "outliers": ranked lists; "estimated_noise_rate": float;
+    "thresholds": dict}. Every sample is an input row.
   """
-  embeddings = np.asarray(embeddings, np.float32)
+  rows = np.asarray(report.sample_rows)
+  embeddings = np.asarray(np.asarray(embeddings)[rows], np.float32)
   embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-  labels, indices, scores = np.asarray(labels, np.int64), np.asarray(indices), np.asarray(scores, np.float64)
-  consistency, singleton = np.asarray(consistency, np.float64), np.asarray(singleton, bool)
-  return {
+  labels, indices = np.asarray(report.labels, np.int64), np.asarray(report.neighbors.indices)
+  scores = np.asarray(report.neighbors.scores, np.float64)
+  consistency = np.asarray(report.per_sample_consistency, np.float64)
+  singleton = np.asarray(report.singleton, bool)
+  found = {
       "suspected_mislabeled": suspected_mislabeled(labels, indices, scores, consistency, singleton, thresholds),
       "merge_candidates": merge_candidates(embeddings, labels, indices, thresholds),
       "split_candidates": split_candidates(labels, indices, thresholds),
@@ -215,13 +241,4 @@ def diagnose(embeddings, labels, indices, scores, consistency, singleton,
       "estimated_noise_rate": estimated_noise_rate(labels, indices, consistency, singleton, thresholds),
       "thresholds": dataclasses.asdict(thresholds),
   }
-
-
-def of_report(report, embeddings, thresholds: Thresholds = Thresholds()) -> dict:
-  """`diagnose` on an `IQReport` and the embeddings [N, d] it was computed from (all N input rows).
-
-  Sample numbers in the result are positions among the report's evaluated
-  samples (`report.sample_rows[position]` is the input row).
-  """
-  return diagnose(np.asarray(embeddings)[report.sample_rows], report.labels, report.neighbors.indices,
-                  report.neighbors.scores, report.per_sample_consistency, report.singleton, thresholds)
+  return _in_input_rows(found, rows, labels, indices)

@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from facequal_jax import validation
+from facequal_jax import checks
 
 EMBEDDINGS_KEY, LABELS_KEY = "embeddings", "labels"
 
@@ -45,8 +45,8 @@ def load_embeddings_npz(path: str):
         arrays[key] = archive[key]
       except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
         raise ValueError(f"{path!r}: array {key!r} cannot be read: {error}") from error
-  embeddings = validation.check_embeddings(arrays[EMBEDDINGS_KEY], name=f"{path}:{EMBEDDINGS_KEY}")
-  labels = validation.check_labels(arrays[LABELS_KEY], embeddings.shape[0], name=f"{path}:{LABELS_KEY}")
+  embeddings = checks.check_embeddings(arrays[EMBEDDINGS_KEY], name=f"{path}:{EMBEDDINGS_KEY}")
+  labels = checks.check_labels(arrays[LABELS_KEY], embeddings.shape[0], name=f"{path}:{LABELS_KEY}")
   return embeddings, labels
 
 

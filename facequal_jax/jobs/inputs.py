@@ -1,23 +1,26 @@
-"""From the `data` section of a config to labelled embeddings.
+"""From the `data` section of a config to labelled embeddings (`load`).
 
 Sources: `data.images` (image folder), `data.rec` (RecordIO pack), `data.tfds`
-(+ `data.tfds_dir`). The view can carry label noise and a per-identity cap;
-faces are decoded, preprocessed and embedded by eigenfaces fitted on a sample
-of the view, with resumable extraction into `WORKDIR/embeddings/`.
+(+ `data.tfds_dir`), `data.embeddings` (an .npz of embeddings), or none (the
+bundled ORL faces with eigenfaces). The view can carry label noise and a
+per-identity cap; faces are decoded, preprocessed and embedded by eigenfaces
+fitted on a sample of the view, with resumable extraction into
+`WORKDIR/embeddings/`.
 """
 import dataclasses
 import os
 from typing import Callable, List, Optional
 
+import jax
 import ml_collections
 import numpy as np
 from absl import logging
 
-from facequal_jax import sharding
-from facequal_jax.data import extract, pipeline, variants
+from facequal_jax import files
+from facequal_jax.data import extract, orl, pipeline, variants
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource, RecordIOSource
-from facequal_jax.encoders import EigenfaceEncoder
+from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
 
 ENCODER_FILE = "encoder.npz"
 
@@ -95,9 +98,8 @@ def embed(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings
   view = build_view(source, config.data)
   face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels)
   encoder = fit_encoder(view, face, config, workdir)
-  mesh = sharding.make_mesh()
   result = extract.extract_embeddings(
-      view, lambda images: encoder(images, mesh), encoder.fingerprint(), os.path.join(workdir, "embeddings"),
+      view, encoder, encoder.fingerprint(), os.path.join(workdir, "embeddings"),
       face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
       workers=config.extract.workers)
   skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
@@ -112,3 +114,35 @@ def embed(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings
 
   return LabelledEmbeddings(result.embeddings, result.labels, description, skipped, flipped, image_of,
                             lambda sample: source.describe(int(result.source_rows[sample])))
+
+
+def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDict):
+  """`data.label_noise` applied to already-embedded data (image sources apply it to their view)."""
+  if not config.data.label_noise:
+    return data
+  view = variants.flip_labels(variants.View(None, np.arange(len(data.labels)), data.labels),
+                              config.data.label_noise, config.data.noise_seed)
+  description = dict(data.description, num_flipped=int(view.flipped.sum()))
+  return LabelledEmbeddings(data.embeddings, view.labels, description, data.skipped, view.flipped,
+                            data.image_of, data.name_of)
+
+
+def load(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings:
+  """The configured data: an image source, an .npz of embeddings, or the bundled ORL faces."""
+  if has_image_source(config.data):
+    if config.data.embeddings:
+      raise ValueError("give data.embeddings or an image source, not both")
+    if jax.process_count() > 1:
+      raise ValueError("image sources are embedded by one process: extract first, then run IQ "
+                       "multi-process on WORKDIR/embeddings/embeddings.npz")
+    return embed(config, workdir)
+  if config.data.embeddings:
+    embeddings, labels = files.load_embeddings_npz(config.data.embeddings)
+    data = LabelledEmbeddings(embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}, [])
+  else:
+    images, labels = orl.load_orl()
+    data = LabelledEmbeddings(
+        EigenfaceEncoder.fit(images, config.data.demo_dim)(images), labels,
+        {"builtin": "ORL faces (Olivetti Research Laboratory), eigenfaces", "dim": config.data.demo_dim}, [],
+        image_of=lambda sample: images[sample], name_of=lambda sample: f"s{sample // 10 + 1}/{sample % 10 + 1}.pgm")
+  return _with_label_noise(data, config)

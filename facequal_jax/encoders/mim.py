@@ -1,4 +1,5 @@
-"""`load_encoder`: the pretrained MIM face encoder as a batch → embedding function."""
+"""`load_encoder`: a pretrained masked-image-modelling face encoder as an `Encoder`."""
+import hashlib
 import json
 import os
 from typing import Optional
@@ -11,10 +12,11 @@ import numpy as np
 from jax.sharding import Mesh
 
 from facequal_jax import sharding
-from facequal_jax.encoders import encode_sharded
+from facequal_jax.encoders.base import Encoder
 from facequal_jax.models import paco
 
-BUNDLED_ENCODER = os.path.join(os.path.dirname(__file__), "assets", "paco_tiny.msgpack")
+BUNDLED_ENCODER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets",
+                               "paco_tiny.msgpack")
 
 
 def _to_model_input(images: jax.Array, size: int, channels: int) -> jax.Array:
@@ -31,7 +33,7 @@ def _to_model_input(images: jax.Array, size: int, channels: int) -> jax.Array:
   return jnp.clip(x, 0.0, 255.0)
 
 
-def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "Encoder":
+def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "MimEncoder":
   """The pretrained encoder as `encode(images) → embeddings`.
 
   Args:
@@ -40,7 +42,7 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "En
     mesh: 1-D mesh the batch is split over (default: all local devices).
 
   Returns:
-    An `Encoder`: uint8 [B, H, W, C] aligned face crops of any size,
+    A `MimEncoder`: uint8 [B, H, W, C] aligned face crops of any size,
     C ∈ {1, 3, 4} (grey is repeated to RGB, alpha dropped, resized inside) →
     L2-normalised float32 [B, D] numpy embeddings.
   """
@@ -49,7 +51,8 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "En
                             "pass the path of an encoder.msgpack written by train/pretrain.py")
   path = path or BUNDLED_ENCODER
   with open(path, "rb") as f:
-    payload = flax.serialization.msgpack_restore(f.read())
+    data = f.read()
+  payload = flax.serialization.msgpack_restore(data)
   config = ml_collections.ConfigDict(json.loads(payload["model_config"]))
   model = paco.PacoMIM(config)
   params = jax.tree.map(jnp.asarray, payload["params"])
@@ -60,17 +63,22 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "En
     x = _to_model_input(images, config.image_size, config.channels)
     return model.apply({"params": params}, x, method=paco.PacoMIM.embed)
 
-  return Encoder(apply, mesh, config.dim, int(payload["step"]))
+  fingerprint = f"mim:{config.dim}:step{int(payload['step'])}:{hashlib.sha256(data).hexdigest()[:16]}"
+  return MimEncoder(apply, mesh, config.dim, int(payload["step"]), fingerprint)
 
 
-class Encoder:
+class MimEncoder(Encoder):
   """uint8 [B, H, W, C] → float32 [B, dim] unit embeddings; the batch split over `mesh`.
 
   Attributes: dim (embedding size), step (training steps of the checkpoint).
   """
+  name = "mim"
 
-  def __init__(self, apply, mesh: Mesh, dim: int, step: int):
-    self._apply, self._mesh, self.dim, self.step = apply, mesh, dim, step
+  def __init__(self, apply, mesh: Mesh, dim: int, step: int, fingerprint: str):
+    self._apply, self._mesh, self.dim, self.step, self._fingerprint = apply, mesh, dim, step, fingerprint
+
+  def fingerprint(self) -> str:
+    return self._fingerprint
 
   def __call__(self, images) -> np.ndarray:
-    return encode_sharded(self._apply, np.asarray(images), self._mesh)
+    return sharding.apply_to_batch(self._apply, np.asarray(images), self._mesh)

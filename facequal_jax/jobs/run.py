@@ -10,62 +10,26 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from facequal_jax import datasets, demo, diagnostics, html_report, io, sharding
-from facequal_jax.consistency import IdentityTable
-from facequal_jax.data import variants
-from facequal_jax.quality import IQReport, intrinsic_quality
+from facequal_jax import files, sharding
+from facequal_jax.jobs import inputs
+from facequal_jax.knn.settings import SearchSettings
+from facequal_jax.metrics import diagnostics
+from facequal_jax.metrics.consistency import IdentityTable
+from facequal_jax.metrics.quality import IQReport, intrinsic_quality
+from facequal_jax.report import html as html_report
 
 REPORT, HTML, IDENTITIES, PER_SAMPLE = "report.json", "report.html", "identities.csv", "per_sample.npz"
 
 
-def _with_label_noise(data: datasets.LabelledEmbeddings, config: ml_collections.ConfigDict):
-  """`data.label_noise` applied to already-embedded data (image sources apply it to their view)."""
-  if not config.data.label_noise:
-    return data
-  view = variants.flip_labels(variants.View(None, np.arange(len(data.labels)), data.labels),
-                              config.data.label_noise, config.data.noise_seed)
-  description = dict(data.description, num_flipped=int(view.flipped.sum()))
-  return datasets.LabelledEmbeddings(data.embeddings, view.labels, description, data.skipped, view.flipped,
-                                     data.image_of, data.name_of)
-
-
-def load_data(config: ml_collections.ConfigDict, workdir: str) -> datasets.LabelledEmbeddings:
-  """The configured data: an image source, an .npz of embeddings, or the bundled ORL faces."""
-  if datasets.has_image_source(config.data):
-    if config.data.embeddings:
-      raise ValueError("give data.embeddings or an image source, not both")
-    if jax.process_count() > 1:
-      raise ValueError("image sources are embedded by one process: extract first, then run IQ "
-                       "multi-process on WORKDIR/embeddings/embeddings.npz")
-    return datasets.embed(config, workdir)
-  if config.data.embeddings:
-    embeddings, labels = io.load_embeddings_npz(config.data.embeddings)
-    data = datasets.LabelledEmbeddings(embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)},
-                                       [])
-  else:
-    images, labels = demo.load_orl()
-    data = datasets.LabelledEmbeddings(
-        demo.eigenface_embeddings(images, config.data.demo_dim), labels,
-        {"builtin": "ORL faces (Olivetti Research Laboratory), eigenfaces", "dim": config.data.demo_dim}, [],
-        image_of=lambda sample: images[sample], name_of=lambda sample: f"s{sample // 10 + 1}/{sample % 10 + 1}.pgm")
-  return _with_label_noise(data, config)
-
-
-def _name_samples(findings: dict, rows: np.ndarray, name_of) -> dict:
-  """Sample positions in `findings` → input rows, with file names where known."""
+def _with_file_names(findings: dict, name_of) -> dict:
+  """Findings with the file (or record) name beside every sample row."""
+  if not name_of:
+    return findings
   out = dict(findings)
   for key in ("suspected_mislabeled", "near_duplicates", "outliers"):
-    items = []
-    for item in findings[key]:
-      item = dict(item)
-      for field in ("sample", "sample_a", "sample_b"):
-        if field in item:
-          position = item[field]
-          item[field] = int(rows[position])
-          if name_of:
-            item[field.replace("sample", "file")] = name_of(int(rows[position]))
-      items.append(item)
-    out[key] = items
+    out[key] = [dict(item, **{field.replace("sample", "file"): name_of(item[field])
+                              for field in ("sample", "sample_a", "sample_b") if field in item})
+                for item in findings[key]]
   return out
 
 
@@ -86,43 +50,44 @@ def write_outputs(report: IQReport, findings: dict, workdir: str, extra: dict) -
   summary.update(extra)
   summary.update(findings)
   summary["eigenvalues"] = report.spectrum.eigenvalues.tolist()
-  io.write_json(os.path.join(workdir, REPORT), summary)
-  io.write_csv(os.path.join(workdir, IDENTITIES), IdentityTable.COLUMNS, report.identities.rows())
+  files.write_json(os.path.join(workdir, REPORT), summary)
+  files.write_csv(os.path.join(workdir, IDENTITIES), IdentityTable.COLUMNS, report.identities.rows())
   rows = report.sample_rows
-  io.write_npz(os.path.join(workdir, PER_SAMPLE), row=rows, label=report.labels,
+  files.write_npz(os.path.join(workdir, PER_SAMPLE), row=rows, label=report.labels,
                consistency=report.per_sample_consistency, singleton=report.singleton,
                neighbor_rows=rows[report.neighbors.indices], neighbor_scores=report.neighbors.scores)
+
+
+def search_settings(config: ml_collections.ConfigDict) -> SearchSettings:
+  """The config's `knn` section as validated `SearchSettings` (a ValueError names a bad value)."""
+  return SearchSettings(**config.knn.to_dict())
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> Tuple[IQReport, dict]:
   """Computes IQ and the diagnostics as configured; process 0 writes the outputs into `workdir`.
 
   Returns:
-    (the report, the report.json findings: diagnostics keyed as there).
+    (the report, the report.json findings: diagnostics keyed as there, samples as input rows).
   """
   start = time.perf_counter()
-  data = load_data(config, workdir)
+  settings = search_settings(config)
+  data = inputs.load(config, workdir)
   mesh = sharding.make_mesh(config.mesh.num_devices)
   logging.info("IQ of %d × %d embeddings, %d labels, on %d devices (%d processes)", *data.embeddings.shape,
                len(np.unique(data.labels)), sharding.mesh_size(mesh), jax.process_count())
   report = intrinsic_quality(
-      data.embeddings, data.labels, k=config.k, alpha=config.alpha, mesh=mesh, precision=config.knn.precision,
+      data.embeddings, data.labels, k=config.k, alpha=config.alpha, mesh=mesh, settings=settings,
       singletons=config.singletons, subset_size=config.subset.size,
       images_per_identity=config.subset.images_per_identity, min_images=config.subset.min_images,
-      seed=config.subset.seed, margin=config.knn.margin, block=config.knn.block,
-      chunk_tiles=config.knn.chunk_tiles, symmetric=config.knn.symmetric, kernel=config.knn.kernel)
-  rows = report.sample_rows
-  thresholds = diagnostics.Thresholds(**config.diagnostics.to_dict())
+      seed=config.subset.seed)
+  found = diagnostics.diagnose(report, data.embeddings, diagnostics.Thresholds(**config.diagnostics.to_dict()))
+  findings = _with_file_names(found, data.name_of)
+  if data.flipped is not None:
+    findings["injected_noise_recovery"] = injected_noise_recovery(findings, data.flipped, report.sample_rows)
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
-    found = html_report.write(os.path.join(workdir, HTML), report, data.embeddings, thresholds=thresholds,
-                              image_of=data.image_of, name_of=data.name_of, note=json.dumps(data.description))
-  else:
-    found = diagnostics.of_report(report, data.embeddings, thresholds)
-  findings = _name_samples(found, rows, data.name_of)
-  if data.flipped is not None:
-    findings["injected_noise_recovery"] = injected_noise_recovery(findings, data.flipped, rows)
-  if jax.process_index() == 0:
+    html_report.write(os.path.join(workdir, HTML), report, found, image_of=data.image_of, name_of=data.name_of,
+                      note=json.dumps(data.description))
     write_outputs(report, findings, workdir, {"data": data.description, "skipped": data.skipped,
                                               "subset": config.subset.to_dict(),
                                               "num_devices": sharding.mesh_size(mesh),
@@ -147,10 +112,10 @@ def compare(entries: Sequence[Tuple[str, ml_collections.ConfigDict]], workdir: s
                      injected_noise_recovery=findings.get("injected_noise_recovery")))
   rows.sort(key=lambda row: -row["iq"])
   if jax.process_index() == 0:
-    io.write_json(os.path.join(workdir, "compare.json"), [{c: row[c] for c in COMPARE_COLUMNS} for row in rows])
-    io.write_csv(os.path.join(workdir, "compare.csv"), COMPARE_COLUMNS, [[row[c] for c in COMPARE_COLUMNS]
+    files.write_json(os.path.join(workdir, "compare.json"), [{c: row[c] for c in COMPARE_COLUMNS} for row in rows])
+    files.write_csv(os.path.join(workdir, "compare.csv"), COMPARE_COLUMNS, [[row[c] for c in COMPARE_COLUMNS]
                                                                          for row in rows])
-    io.write_bytes(os.path.join(workdir, "compare.md"), comparison_table(rows).encode())
+    files.write_bytes(os.path.join(workdir, "compare.md"), comparison_table(rows).encode())
   return rows
 
 

@@ -1,4 +1,4 @@
-"""Training the ArcFace proxy: state, data-parallel step, resumable loop, embedding.
+"""Training the ArcFace proxy: state, data-parallel step, embedding (the loop is `loop.train`).
 
 The backbone is replicated and the batch split over the 1-D mesh (data
 parallel); the ArcFace class centres — and their optimiser moments — are split
@@ -7,9 +7,6 @@ augmentation are pure functions of (seed, step), so a resumed run continues
 exactly where the interrupted one stopped.
 """
 import functools
-import json
-import os
-import time
 from typing import Any, Callable
 
 import flax
@@ -18,12 +15,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from facequal_jax import sharding
-from facequal_jax.encoders import encode_sharded
-from facequal_jax.models import arcface, backbone, pretrain
+from facequal_jax.models import backbone
+from facequal_jax.training import arcface, loop, optimizer
 
 
 @flax.struct.dataclass
@@ -63,7 +59,7 @@ def create_state(config: ml_collections.ConfigDict, num_classes: int, mesh: Mesh
   params = {"backbone": model.init(backbone_key, example)["params"],
             "centres": 0.01 * jax.random.normal(centre_key, (padded_classes(num_classes, mesh),
                                                               config.model.embedding_dim))}
-  state = ProxyState(jnp.int32(0), params, pretrain.make_optimizer(config).init(params))
+  state = ProxyState(jnp.int32(0), params, optimizer.adamw_warmup_cosine(config).init(params))
   shardings = state_shardings(state, mesh)
   return model, jax.device_put(state, shardings), shardings
 
@@ -84,7 +80,7 @@ def _train_step(state, images, labels, *, model, config, mesh, num_classes):
                                 margin=config.arcface.margin, num_classes=num_classes)
 
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
-  updates, opt_state = pretrain.make_optimizer(config).update(grads, state.opt_state, state.params)
+  updates, opt_state = optimizer.adamw_warmup_cosine(config).update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   return ProxyState(state.step + 1, params, opt_state), {"loss": loss}
 
@@ -97,17 +93,9 @@ def make_train_step(model, config: ml_collections.ConfigDict, mesh: Mesh, num_cl
                  donate_argnums=(0,))
 
 
-def batch_positions(num_samples: int, step: int, batch_size: int, seed: int) -> np.ndarray:
-  """Positions of the samples of `step`: epochs are seeded permutations."""
-  per_epoch = num_samples // batch_size
-  epoch, index = divmod(step, per_epoch)
-  order = np.random.default_rng([seed, epoch]).permutation(num_samples)
-  return order[index * batch_size:(index + 1) * batch_size]
-
-
 def train(config: ml_collections.ConfigDict, images: np.ndarray, labels: np.ndarray, workdir: str,
           mesh: Mesh) -> Callable[[np.ndarray], np.ndarray]:
-  """Trains (or resumes) a proxy in `workdir`; returns its embedding function.
+  """Trains (or resumes) a proxy in `workdir` (see `loop.train`); returns its embedding function.
 
   Args:
     images: uint8 [N, S, S, C] faces at the model's size.
@@ -124,26 +112,13 @@ def train(config: ml_collections.ConfigDict, images: np.ndarray, labels: np.ndar
   _, classes = np.unique(labels, return_inverse=True)
   num_classes = int(classes.max()) + 1
   model, state, shardings = create_state(config, num_classes, mesh)
-  manager = pretrain.checkpoint_manager(os.path.join(os.path.abspath(workdir), "checkpoints"), config)
-  state = pretrain.restore_latest(manager, state)
   step_fn = make_train_step(model, config, mesh, num_classes, shardings)
-  start_step, start_time = int(state.step), time.perf_counter()
-  with open(os.path.join(workdir, "metrics.jsonl"), "a") as log:
-    for step in range(start_step, config.steps):
-      positions = batch_positions(len(images), step, config.batch_size, config.seed)
-      state, metrics = step_fn(state, images[positions], classes[positions].astype(np.int32))
-      done = step + 1
-      if done % config.log_every == 0 or done == config.steps:
-        elapsed = time.perf_counter() - start_time
-        rate = (done - start_step) * config.batch_size / elapsed
-        record = {"step": done, "loss": float(metrics["loss"]), "images_per_second": rate}
-        log.write(json.dumps(record) + "\n")
-        log.flush()
-        logging.info("proxy step %d/%d loss %.3f, %.0f images/s, ETA %.0f s", done, config.steps, record["loss"],
-                     rate, (config.steps - done) * config.batch_size / rate)
-      if done % config.checkpoint_every == 0 or done == config.steps:
-        pretrain.save(manager, state, force=done == config.steps)
-  manager.wait_until_finished()
+
+  def batch_at(step):
+    positions = loop.batch_positions(len(images), step, config.batch_size, config.seed)
+    return images[positions], classes[positions].astype(np.int32)
+
+  state = loop.train(state, step_fn, batch_at, config, workdir, "proxy training")
   return embedder(model, state.params["backbone"], mesh)
 
 
@@ -157,5 +132,6 @@ def embedder(model: backbone.FaceResNet, params, mesh: Mesh, chunk: int = 512):
     return embeddings / jnp.linalg.norm(embeddings, axis=1, keepdims=True)
 
   def embed(images: np.ndarray) -> np.ndarray:
-    return np.concatenate([encode_sharded(apply, images[i:i + chunk], mesh) for i in range(0, len(images), chunk)])
+    return np.concatenate([sharding.apply_to_batch(apply, images[i:i + chunk], mesh)
+                           for i in range(0, len(images), chunk)])
   return embed

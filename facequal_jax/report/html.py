@@ -8,8 +8,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from facequal_jax import diagnostics, io, plots
-from facequal_jax.quality import IQReport
+from facequal_jax import files
+from facequal_jax.metrics.quality import IQReport
+from facequal_jax.report import plots
 
 HEADLINES = (
     ("iq", "IQ", "Intrinsic Quality, α · Consis + (1 − α) · r̃: higher means a cleaner, richer training set."),
@@ -84,7 +85,14 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence], numeric: Sequence[b
   return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _suspects_section(findings: dict, report: IQReport, image_of, name_of) -> str:
+def _pictures(rows: Sequence[int], image_of, name_of, css: Sequence[str] = ()) -> str:
+  """Thumbnails of input rows, each titled with its name; `css` gives each an extra class."""
+  css = list(css) or [""] * len(rows)
+  return "".join(f'<img class="thumb {kind}" src="{thumbnail(image_of(int(row)))}" '
+                 f'title="{html.escape(name_of(int(row)), quote=True)}">' for row, kind in zip(rows, css))
+
+
+def _suspects_section(findings: dict, image_of, name_of) -> str:
   items = findings["suspected_mislabeled"][:20]
   if not items:
     return "<p>No sample looks mislabelled.</p>"
@@ -92,22 +100,17 @@ def _suspects_section(findings: dict, report: IQReport, image_of, name_of) -> st
            + ("<th>the sample, then its neighbours (green: its label, red: another)</th>" if image_of else "")
            + "</tr>"]
   for item in items:
-    sample = item["sample"]
-    cells = (f"<td>{html.escape(name_of(sample))}</td><td>{item['label']} → {item['suggested_label']}</td>"
+    cells = (f"<td>{html.escape(name_of(item['sample']))}</td><td>{item['label']} → {item['suggested_label']}</td>"
              f"<td>{item['consistency']:.2f}</td><td>{item['foreign_share']:.2f}</td>")
     if image_of:
-      neighbours = report.neighbors.indices[sample]
-      pictures = [f'<img class="thumb" src="{thumbnail(image_of(sample))}" title="{html.escape(name_of(sample))}">']
-      for other in neighbours:
-        kind = "own" if report.labels[other] == report.labels[sample] else "foreign"
-        pictures.append(f'<img class="thumb {kind}" src="{thumbnail(image_of(int(other)))}" '
-                        f'title="{html.escape(name_of(int(other)))}">')
-      cells += f"<td>{''.join(pictures)}</td>"
+      kinds = ["own" if label == item["label"] else "foreign" for label in item["neighbor_labels"]]
+      pictures = _pictures([item["sample"]], image_of, name_of) + _pictures(item["neighbors"], image_of, name_of, kinds)
+      cells += f"<td>{pictures}</td>"
     lines.append(f"<tr>{cells}</tr>")
   return "".join(lines) + "</table>"
 
 
-def _merge_section(findings: dict, report: IQReport, image_of) -> str:
+def _merge_section(findings: dict, image_of, name_of) -> str:
   items = findings["merge_candidates"][:10]
   if not items:
     return "<p>No identity pair is linked by mutual nearest neighbours.</p>"
@@ -117,28 +120,24 @@ def _merge_section(findings: dict, report: IQReport, image_of) -> str:
     cells = (f"<td>{item['identity_a']} / {item['identity_b']}</td><td>{item['centroid_similarity']:.3f}</td>"
              f"<td>{item['mutual_links']}</td>")
     if image_of:
-      pictures = []
-      for identity in (item["identity_a"], item["identity_b"]):
-        samples = np.flatnonzero(report.labels == identity)[:4]
-        pictures += [f'<img class="thumb" src="{thumbnail(image_of(int(s)))}">' for s in samples]
-        pictures.append("&nbsp;|&nbsp;")
-      cells += f"<td>{''.join(pictures[:-1])}</td>"
+      cells += (f"<td>{_pictures(item['examples_a'], image_of, name_of)}&nbsp;|&nbsp;"
+                f"{_pictures(item['examples_b'], image_of, name_of)}</td>")
     lines.append(f"<tr>{cells}</tr>")
   return "".join(lines) + "</table>"
 
 
 def render(report: IQReport, findings: dict, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
            name_of: Optional[Callable[[int], str]] = None, note: str = "") -> str:
-  """The page for one IQ report and its diagnostics.
+  """The page for one IQ report and its findings (rendering only: nothing is computed here).
 
   Args:
     report: the IQ report; findings: `diagnostics.diagnose` output (samples
-      are positions among the report's evaluated samples).
-    image_of: optional sample position → uint8 image, for thumbnails.
-    name_of: optional sample position → a name (file) for tables.
+      are input rows).
+    image_of: optional input row → uint8 image, for thumbnails.
+    name_of: optional input row → a name (file) for tables.
     note: a line under the title (where the data came from).
   """
-  name_of = name_of or (lambda sample: f"#{int(report.sample_rows[sample])}")
+  name_of = name_of or (lambda row: f"#{row}")
   values = report.to_dict()
   values["estimated_noise_rate"] = findings["estimated_noise_rate"]
   headline = "".join(
@@ -151,8 +150,7 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
   spectrum_plot = plots.spectrum(report.spectrum.eigenvalues, report.effective_rank, "eigenvalue spectrum (log)")
   suspects = {}
   for item in findings["suspected_mislabeled"]:
-    identity = int(report.labels[item["sample"]])
-    suspects[identity] = suspects.get(identity, 0) + 1
+    suspects[item["label"]] = suspects.get(item["label"], 0) + 1
   identity_rows = [row + (suspects.get(int(row[0]), 0),) for row in report.identities.rows()]
   shown_identities = f"all {len(identity_rows)}"
   if len(identity_rows) > MAX_TABLE_IDENTITIES:  # the page stays light; identities.csv has them all
@@ -179,9 +177,9 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
 <h2>Distribution and spectrum</h2>
 <div class="plots" id="plots">{consistency_plot}{spectrum_plot}</div>
 <h2>Suspected mislabelled samples ({len(findings["suspected_mislabeled"])})</h2>
-{_suspects_section(findings, report, image_of, name_of)}
+{_suspects_section(findings, image_of, name_of)}
 <h2>Identities that may be one person ({len(findings["merge_candidates"])})</h2>
-{_merge_section(findings, report, image_of)}
+{_merge_section(findings, image_of, name_of)}
 <h2>Near-duplicates across identities ({len(findings["near_duplicates"])})</h2>{duplicates}
 <h2>Identities that may be several people ({len(findings["split_candidates"])})</h2>{splits}
 <h2>Outliers ({len(findings["outliers"])})</h2>{outliers}
@@ -199,21 +197,11 @@ def _shown(value) -> str:
   return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
 
 
-def write(path: str, report: IQReport, embeddings, *, thresholds: diagnostics.Thresholds = diagnostics.Thresholds(),
-          image_of: Optional[Callable[[int], np.ndarray]] = None, name_of: Optional[Callable[[int], str]] = None,
-          title: str = "facequal_jax report", note: str = "") -> dict:
-  """Diagnoses `report` and writes its page to `path` (atomically).
+def write(path: str, report: IQReport, findings: dict, *, image_of: Optional[Callable[[int], np.ndarray]] = None,
+          name_of: Optional[Callable[[int], str]] = None, title: str = "facequal_jax report", note: str = "") -> None:
+  """Writes the page of `report` and its `findings` (from `diagnose`) to `path`, atomically.
 
   Args:
-    embeddings: [N, d] the rows the report was computed from.
     image_of, name_of: optional input row → uint8 image / name.
-
-  Returns:
-    The findings (`diagnostics.of_report`; samples as positions among the evaluated samples).
   """
-  findings = diagnostics.of_report(report, embeddings, thresholds)
-  rows = report.sample_rows
-  by_position = lambda function: (lambda position: function(int(rows[position]))) if function else None
-  page = render(report, findings, title, by_position(image_of), by_position(name_of), note)
-  io.write_bytes(path, page.encode())
-  return findings
+  files.write_bytes(path, render(report, findings, title, image_of, name_of, note).encode())

@@ -7,12 +7,13 @@ from typing import Optional
 import numpy as np
 from jax.sharding import Mesh
 
-from facequal_jax import consistency as consistency_lib
-from facequal_jax import sharding, spectral as spectrum_lib, validation
-from facequal_jax.nearest import self_search
-from facequal_jax.neighbors import Neighbors
-from facequal_jax.placement import place_unit_rows
-from facequal_jax.subsets import stratified_identity_subset
+from facequal_jax import checks, sharding
+from facequal_jax.knn.candidates import Neighbors
+from facequal_jax.knn.search import place, self_search
+from facequal_jax.knn.settings import SearchSettings
+from facequal_jax.metrics import consistency as consistency_lib
+from facequal_jax.metrics import spectrum as spectrum_lib
+from facequal_jax.metrics.subsets import stratified_identity_subset
 
 SINGLETON_POLICIES = ("exclude", "include")
 
@@ -75,10 +76,11 @@ class IQReport:
 
 
 def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, mesh: Optional[Mesh] = None,
-                      precision: str = "float32", singletons: str = "exclude", subset_size: int = 0,
-                      images_per_identity: int = 0, min_images: int = 2, seed: int = 0, margin: int = 32,
-                      block: int = 2048, chunk_tiles: int = 4, symmetric: bool = True,
-                      kernel: str = "auto") -> IQReport:
+                      settings: Optional[SearchSettings] = None, singletons: str = "exclude", subset_size: int = 0,
+                      images_per_identity: int = 0, min_images: int = 2, seed: int = 0,
+                      precision: Optional[str] = None, margin: Optional[int] = None, block: Optional[int] = None,
+                      chunk_tiles: Optional[int] = None, symmetric: Optional[bool] = None,
+                      kernel: Optional[str] = None) -> IQReport:
   """Intrinsic Quality of a labelled embedding set.
 
   Args:
@@ -87,37 +89,38 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
     k: neighbours per sample for consistency.
     alpha: weight of Consis; r̃ gets β = 1 − α.
     mesh: 1-D mesh (default: all devices).
-    precision: k-NN operand precision, "float32" or "bfloat16" (exact either way).
+    settings: how the k-NN search runs (`SearchSettings`; exact either way).
     singletons: "exclude" leaves samples whose identity has a single image out
       of Consis (their c_i is 0 whatever the embedding); "include" keeps them.
       They always stay in the neighbour database and the spectrum.
     subset_size: 0 evaluates every row; otherwise a stratified identity subset
-      of about this many rows (see `subsets.stratified_identity_subset`).
+      of about this many rows (see `stratified_identity_subset`).
     images_per_identity, min_images, seed: subset options (0 images per
       identity means k + 1).
-    margin, block, chunk_tiles, symmetric, kernel: k-NN options (see `knn`).
+    precision, margin, block, chunk_tiles, symmetric, kernel: override single
+      fields of `settings`; invalid values raise a ValueError listing the valid ones.
 
   Returns:
     IQReport.
   """
+  settings = SearchSettings.merged(settings, precision=precision, margin=margin, block=block,
+                                   chunk_tiles=chunk_tiles, symmetric=symmetric, kernel=kernel)
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f"alpha must be in [0, 1], got {alpha}")
   if singletons not in SINGLETON_POLICIES:
     raise ValueError(f"singletons must be one of {SINGLETON_POLICIES}, got {singletons!r}")
-  embeddings = validation.check_embeddings(embeddings)
-  labels = validation.check_labels(labels, embeddings.shape[0])
+  embeddings = checks.check_embeddings(embeddings)
+  labels = checks.check_labels(labels, embeddings.shape[0])
   if subset_size:
     rows = stratified_identity_subset(labels, subset_size, images_per_identity or k + 1, min_images, seed)
     embeddings, labels = embeddings[rows], labels[rows]
   else:
     rows = np.arange(embeddings.shape[0])
-  validation.check_k(k, embeddings.shape[0] - 1)
+  checks.check_k(k, embeddings.shape[0] - 1)
   mesh = mesh or sharding.make_mesh()
 
-  keep = k if precision == "float32" else k + margin
-  placed = place_unit_rows(embeddings, mesh, block=block, chunk_tiles=chunk_tiles, min_tile=keep)
-  neighbors = self_search(placed, k, mesh=mesh, precision=precision, margin=margin, symmetric=symmetric,
-                          kernel=kernel)
+  placed = place(embeddings, mesh, settings, k)
+  neighbors = self_search(placed, k, mesh=mesh, settings=settings)
   spectrum = spectrum_lib.spectrum_of(placed, mesh)
 
   per_sample = consistency_lib.neighbor_consistency(neighbors.indices, labels)
@@ -139,7 +142,7 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
       num_samples=len(rows),
       num_identities=len(counts),
       num_singletons=int(singleton.sum()),
-      k=k, alpha=alpha, beta=1.0 - alpha, singletons=singletons, precision=precision,
+      k=k, alpha=alpha, beta=1.0 - alpha, singletons=singletons, precision=settings.precision,
       sample_rows=rows, labels=labels, per_sample_consistency=per_sample, singleton=singleton,
       neighbors=neighbors,
       identities=consistency_lib.identity_table(neighbors.indices, labels, per_sample),

@@ -1,4 +1,4 @@
-"""Pretraining the PaCo-style MIM face encoder: state, data-parallel step, data, checkpoints.
+"""Pretraining the PaCo-style MIM face encoder: state, data-parallel step, data, export.
 
 Data parallel: the batch is sharded over the 1-D mesh, the state is
 replicated, and `jax.jit` with those shardings lets XLA insert the gradient
@@ -16,11 +16,12 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from facequal_jax import io, sharding
+from facequal_jax import files, sharding
 from facequal_jax.data.pipeline import decode_all
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource
-from facequal_jax.models import masking, paco, views
+from facequal_jax.models import masking, paco
+from facequal_jax.training import loop, optimizer, views
 
 
 @flax.struct.dataclass
@@ -33,13 +34,6 @@ class TrainState:
   key: jax.Array
 
 
-def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """AdamW with linear warmup then cosine decay to 0 over `config.steps`."""
-  schedule = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps,
-                                                max(config.steps, config.warmup_steps + 1))
-  return optax.adamw(schedule, weight_decay=config.weight_decay)
-
-
 def create_state(config: ml_collections.ConfigDict) -> Tuple[paco.PacoMIM, TrainState]:
   model = paco.PacoMIM(config.model)
   key = jax.random.PRNGKey(config.seed)
@@ -50,7 +44,7 @@ def create_state(config: ml_collections.ConfigDict) -> Tuple[paco.PacoMIM, Train
   # Zero usage: the first step revives every code onto a patch of the batch (a
   # data-dependent start), and codes that stay unused keep being re-seeded.
   usage = jnp.zeros((config.model.codebook_size,), jnp.float32)
-  return model, TrainState(jnp.int32(0), params, make_optimizer(config).init(params), usage, state_key)
+  return model, TrainState(jnp.int32(0), params, optimizer.adamw_warmup_cosine(config).init(params), usage, state_key)
 
 
 def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, config: ml_collections.ConfigDict):
@@ -70,7 +64,7 @@ def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, co
     return paco.total_loss(terms, config.model), terms
 
   (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  updates, opt_state = make_optimizer(config).update(grads, state.opt_state, state.params)
+  updates, opt_state = optimizer.adamw_warmup_cosine(config).update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   metrics: Dict[str, jax.Array] = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
   metrics.update({k: v for k, v in terms.items() if k != "code_histogram"})
@@ -103,34 +97,12 @@ def load_faces(config: ml_collections.ConfigDict) -> Tuple[np.ndarray, list]:
   return images, skipped
 
 
-def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int) -> np.ndarray:
-  """The batch of `step`: epochs are seeded permutations, so any step can be recomputed."""
-  per_epoch = len(images) // batch_size
-  epoch, index = divmod(step, per_epoch)
-  order = np.random.default_rng([seed, epoch]).permutation(len(images))
-  return images[order[index * batch_size:(index + 1) * batch_size]]
-
-
-def checkpoint_manager(directory: str, config: ml_collections.ConfigDict):
-  """Orbax manager keeping the last three states, saved every `config.checkpoint_every` steps."""
-  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel  (heavy; training only)
-  options = ocp.CheckpointManagerOptions(save_interval_steps=config.checkpoint_every, max_to_keep=3,
-                                         enable_async_checkpointing=False)
-  return ocp.CheckpointManager(directory, options=options)
-
-
-def save(manager, state: TrainState, force: bool = False) -> None:
-  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  manager.save(int(state.step), args=ocp.args.StandardSave(state), force=force)
-
-
-def restore_latest(manager, state: TrainState) -> TrainState:
-  """The newest saved state (shaped like `state`), or `state` itself if none was saved."""
-  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  step = manager.latest_step()
-  if step is None:
-    return state
-  return manager.restore(step, args=ocp.args.StandardRestore(state))
+def pretrain(config: ml_collections.ConfigDict, images: np.ndarray, workdir: str, mesh: Mesh) -> TrainState:
+  """Pretrains (or resumes) on uint8 faces [N, S, S, C] in `workdir` (see `loop.train`); returns the state."""
+  model, state = create_state(config)
+  step_fn = make_train_step(model, config, mesh)
+  batch_at = lambda step: (images[loop.batch_positions(len(images), step, config.batch_size, config.seed)],)
+  return loop.train(state, step_fn, batch_at, config, workdir, "MIM pretraining")
 
 
 ENCODER_FILE = "encoder.msgpack"
@@ -144,4 +116,4 @@ def export_encoder(state: TrainState, config: ml_collections.ConfigDict, path: s
   params = jax.device_get({name: state.params[name] for name in EMBEDDING_PARAMS if name in state.params})
   payload = {"model_config": config.model.to_json(), "crop": config.data.crop, "step": int(state.step),
              "params": params}
-  io.write_bytes(path, flax.serialization.msgpack_serialize(payload))
+  files.write_bytes(path, flax.serialization.msgpack_serialize(payload))

@@ -23,9 +23,11 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
 from facequal_jax import sharding
-from facequal_jax.neighbors import (Neighbors, candidates, empty_state_on, finalize, max_bf16_residual,
-                                    merge_candidates, recompute_uncertified, replicated_scalar, tile_scores)
-from facequal_jax.placement import DeviceRows
+from facequal_jax.knn.candidates import (Neighbors, candidates, empty_state_on, finalize, max_bf16_residual,
+                                         merge_candidates, tile_scores)
+from facequal_jax.knn.ring import recompute_uncertified
+from facequal_jax.knn.settings import SearchSettings
+from facequal_jax.knn.tiling import DeviceRows
 from facequal_jax.progress import Progress
 
 
@@ -45,7 +47,7 @@ def _visit(own, travelling, home, away, step, first_tile, *, tiles_per_call, til
 
   Args:
     own, travelling: float32 [S, d] unit rows (the same shard when `diagonal`).
-    home, away: running states (see `neighbors.empty_state`) of own rows and of
+    home, away: running states (see `candidates.empty_state`) of own rows and of
       the travelling shard's rows (`away` is untouched when `diagonal`).
     step, first_tile: int32 [1] ring step and first row tile of this item.
     diagonal: step 0, where column candidates belong to own rows too.
@@ -135,18 +137,17 @@ def _finish_fn(mesh: Mesh, k: int, keep: int):
   return sharding.per_device(body, mesh, (row, row, row, replicated), (row, row, row))
 
 
-def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, precision: str = "float32",
-                     margin: int = 32) -> Neighbors:
-  """Self k-NN of placed rows (each row's own index excluded) with half the score FLOPs.
+def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, settings: SearchSettings) -> Neighbors:
+  """Self k-NN of placed rows (each row's own index excluded) with half the score FLOPs (XLA path).
 
-  Same result as `neighbors.search(database, database, arange(N), k, …)`.
+  Same result as `ring.search(database, database, arange(N), k, …)`.
   """
-  keep = k if precision == "float32" else k + margin
+  keep, precision = settings.candidates_kept(k), settings.precision
   tiling, num_devices = database.tiling, sharding.mesh_size(mesh)
   tile, num_tiles = tiling.tile, tiling.rows_per_device // tiling.tile
   if keep > tile:
     raise ValueError(f"tile of {tile} rows cannot hold {keep} candidates")
-  bf16 = precision == "bfloat16"
+  bf16 = settings.bf16
   padded = num_devices * tiling.rows_per_device
   home, away = empty_state_on(mesh, padded, keep, bf16), empty_state_on(mesh, padded, keep, bf16)
   last_step = num_devices // 2
@@ -160,13 +161,13 @@ def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, precision: str
       travelling, away = shift((travelling, away))
     columns_too = not (num_devices % 2 == 0 and step == last_step and step > 0)
     visit = _visit_fn(mesh, tiling.chunk_tiles, tile, keep, database.num_rows, precision, step == 0, columns_too)
-    home, away = visit(database.array, travelling, home, away, replicated_scalar(step, mesh, np.int32),
-                       replicated_scalar(first, mesh, np.int32))
+    home, away = visit(database.array, travelling, home, away, sharding.replicated_scalar(step, mesh, np.int32),
+                       sharding.replicated_scalar(first, mesh, np.int32))
     progress.advance(pairs(step, first))
   if last_step > 0:
     away = _shift_fn(mesh, -last_step)(away)  # each accumulator goes back to its shard's home
-  residual = replicated_scalar(float(max_bf16_residual(database.array)) if bf16 else 0.0, mesh, np.float32)
+  residual = sharding.replicated_scalar(float(max_bf16_residual(database.array)) if bf16 else 0.0, mesh, np.float32)
   indices, scores, certified = (np.array(sharding.to_host(a, database.num_rows))
                                 for a in _finish_fn(mesh, k, keep)(database.array, home, away, residual))
   return recompute_uncertified(database, database.host, np.arange(database.num_rows), indices, scores, certified, k,
-                               mesh=mesh)
+                               mesh=mesh, settings=settings)

@@ -27,10 +27,10 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from facequal_jax import io, sharding, validation
-from facequal_jax.neighbors import (PRECISIONS, Neighbors, empty_state_on, finalize, max_bf16_residual,
-                                    replicated_scalar, visit_tiles)
-from facequal_jax.placement import plan_tiling, unit_rows
+from facequal_jax import checks, files, sharding
+from facequal_jax.knn.candidates import Neighbors, empty_state_on, finalize, max_bf16_residual, visit_tiles
+from facequal_jax.knn.settings import SearchSettings
+from facequal_jax.knn.tiling import plan_tiling, unit_rows
 from facequal_jax.progress import Progress
 
 MANIFEST = "knn_stream.json"
@@ -79,10 +79,22 @@ def _manifest(embeddings: np.ndarray, query_rows: np.ndarray, settings: dict) ->
   return dict(settings, shape=list(embeddings.shape), sha256_of_sample_and_queries=digest)
 
 
+def _claim(checkpoint_dir: str, manifest: dict) -> None:
+  """Makes `checkpoint_dir` hold passes of the run `manifest` describes; refuses one that holds another run."""
+  os.makedirs(checkpoint_dir, exist_ok=True)
+  path = os.path.join(checkpoint_dir, MANIFEST)
+  if not os.path.exists(path):
+    files.write_json(path, manifest)
+    return
+  with open(path) as f:
+    if json.load(f) != manifest:
+      raise ValueError(f"{checkpoint_dir!r} holds a k-NN run with other data or settings; use a new directory")
+
+
 def streaming_knn(embeddings: np.ndarray, k: int, *, query_rows: Optional[np.ndarray] = None,
-                  mesh: Optional[Mesh] = None, precision: str = "float32", margin: int = 32,
-                  pass_rows: int = 65536, block_rows: int = 65536, tile: int = 2048,
-                  checkpoint_dir: Optional[str] = None) -> Neighbors:
+                  mesh: Optional[Mesh] = None, settings: Optional[SearchSettings] = None,
+                  precision: Optional[str] = None, margin: Optional[int] = None, block: Optional[int] = None,
+                  pass_rows: int = 65536, block_rows: int = 65536, checkpoint_dir: Optional[str] = None) -> Neighbors:
   """Exact self k-NN (own index excluded) of host rows streamed through the devices.
 
   Args:
@@ -91,45 +103,41 @@ def streaming_knn(embeddings: np.ndarray, k: int, *, query_rows: Optional[np.nda
     k: neighbours per query.
     query_rows: rows to answer (default: all), searched against all rows.
     mesh: 1-D mesh (default: all devices).
-    precision: "float32" or "bfloat16" (rescored, still the exact float32 top-k).
-    margin: extra bf16 candidates.
+    settings: `SearchSettings`; precision, margin and block (rows per query /
+      database tile inside a streamed block) apply. The streamed search always
+      runs the XLA tiles: symmetric and chunk_tiles do not apply, and a Pallas
+      kernel is refused.
+    precision, margin, block: override those fields of `settings`.
     pass_rows: query rows per pass (over all devices).
     block_rows: database rows per streamed block.
-    tile: rows per query / database tile inside a block.
     checkpoint_dir: where finished passes are kept, for resuming.
 
   Returns:
     Neighbors for `query_rows` (indices int32 [Nq, k], scores float32 [Nq, k]).
   """
-  if precision not in PRECISIONS:
-    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-  embeddings = validation.check_embeddings(embeddings)
+  settings = SearchSettings.merged(settings, precision=precision, margin=margin, block=block)
+  if settings.kernel not in ("auto", "xla"):
+    raise ValueError(f"streaming_knn runs the XLA tiles; kernel={settings.kernel!r} does not apply")
+  embeddings = checks.check_embeddings(embeddings)
   num_rows = embeddings.shape[0]
-  validation.check_k(k, num_rows - 1)
+  checks.check_k(k, num_rows - 1)
   query_rows = np.arange(num_rows) if query_rows is None else np.asarray(query_rows, np.int64)
   mesh = mesh or sharding.make_mesh()
   num_devices = sharding.mesh_size(mesh)
-  keep = k if precision == "float32" else k + margin
+  keep, tile = settings.candidates_kept(k), settings.block
 
   query_plan = plan_tiling(min(pass_rows, len(query_rows)), num_devices, tile, 1 << 30)
   block_plan = plan_tiling(min(block_rows, num_rows), 1, tile, 1 << 30, min_tile=keep)
   pass_size = query_plan.rows_per_device * num_devices
   num_passes = -(-len(query_rows) // pass_size)
-  visit = _visit_fn(mesh, query_plan.tile, block_plan.tile, keep, num_rows, precision)
+  visit = _visit_fn(mesh, query_plan.tile, block_plan.tile, keep, num_rows, settings.precision)
   finish = _finish_fn(mesh, k)
   replicated = NamedSharding(mesh, PartitionSpec())
 
   if checkpoint_dir:
-    os.makedirs(checkpoint_dir, exist_ok=True)
-    settings = dict(k=k, precision=precision, margin=margin, pass_size=pass_size,
-                    block_rows=block_plan.rows_per_device, devices=num_devices)
-    manifest, manifest_path = _manifest(embeddings, query_rows, settings), os.path.join(checkpoint_dir, MANIFEST)
-    if os.path.exists(manifest_path):
-      with open(manifest_path) as f:
-        if json.load(f) != manifest:
-          raise ValueError(f"{checkpoint_dir!r} holds a k-NN run with other data or settings; use a new directory")
-    else:
-      io.write_json(manifest_path, manifest)
+    _claim(checkpoint_dir, _manifest(embeddings, query_rows, dict(
+        k=k, precision=settings.precision, margin=settings.margin, pass_size=pass_size,
+        block_rows=block_plan.rows_per_device, devices=num_devices)))
 
   def read_block(start):
     rows = np.zeros((block_plan.rows_per_device, embeddings.shape[1]), np.float32)
@@ -139,8 +147,7 @@ def streaming_knn(embeddings: np.ndarray, k: int, *, query_rows: Optional[np.nda
 
   place_block = lambda rows: unit_rows(jax.device_put(rows, replicated))
   block_starts = range(0, num_rows, block_plan.rows_per_device)
-  indices = np.empty((len(query_rows), k), np.int32)
-  scores = np.empty((len(query_rows), k), np.float32)
+  indices, scores = np.empty((len(query_rows), k), np.int32), np.empty((len(query_rows), k), np.float32)
   certified = np.empty((len(query_rows),), bool)
   progress = Progress("streamed k-NN queries", total=len(query_rows))
   with concurrent.futures.ThreadPoolExecutor(1) as reader:
@@ -152,9 +159,9 @@ def streaming_knn(embeddings: np.ndarray, k: int, *, query_rows: Optional[np.nda
           part = (done["indices"], done["scores"], done["certified"])
       else:
         part = _one_pass(embeddings, rows, pass_size, mesh, visit, finish, place_block, reader, read_block,
-                         block_starts, keep, precision == "bfloat16")
+                         block_starts, keep, settings.bf16)
         if path:
-          io.write_npz(path, indices=part[0], scores=part[1], certified=part[2])
+          files.write_npz(path, indices=part[0], scores=part[1], certified=part[2])
       span = slice(number * pass_size, number * pass_size + len(rows))
       indices[span], scores[span], certified[span] = part
       progress.advance(len(rows))
@@ -162,8 +169,8 @@ def streaming_knn(embeddings: np.ndarray, k: int, *, query_rows: Optional[np.nda
   uncertified = np.flatnonzero(~certified)
   if len(uncertified):
     logging.info("streamed k-NN: %d rows not certified by bf16, recomputing in float32", len(uncertified))
-    redo = streaming_knn(embeddings, k, query_rows=query_rows[uncertified], mesh=mesh, pass_rows=pass_rows,
-                         block_rows=block_rows, tile=tile)
+    redo = streaming_knn(embeddings, k, query_rows=query_rows[uncertified], mesh=mesh,
+                         settings=settings.float32_recompute(), pass_rows=pass_rows, block_rows=block_rows)
     indices[uncertified], scores[uncertified] = redo.indices, redo.scores
   return Neighbors(indices, scores, num_recomputed=len(uncertified))
 
@@ -179,12 +186,13 @@ def _one_pass(embeddings, rows, pass_size, mesh, visit, finish, place_block, rea
                                         queries_host.shape[1:], np.float32, mesh))
   query_ids = sharding.put_rows(lambda a, b: ids[a:b], pass_size, pass_size, (), np.int32, mesh)
   state = empty_state_on(mesh, pass_size, keep, bf16)
-  residual = replicated_scalar(0.0, mesh, np.float32)
+  residual = sharding.replicated_scalar(0.0, mesh, np.float32)
   pending = reader.submit(read_block, block_starts[0])
   for position, start in enumerate(block_starts):
     block = place_block(pending.result())  # transfer of this block is issued now …
     if position + 1 < len(block_starts):
       pending = reader.submit(read_block, block_starts[position + 1])  # … while the next one is read
-    state, residual = visit(queries, query_ids, state, block, replicated_scalar(start, mesh, np.int32), residual)
+    first = sharding.replicated_scalar(start, mesh, np.int32)
+    state, residual = visit(queries, query_ids, state, block, first, residual)
   found = finish(queries, state, residual)
   return tuple(np.array(sharding.to_host(a, len(rows))) for a in found)

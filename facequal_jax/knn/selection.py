@@ -1,8 +1,9 @@
 """Exact top-k selection with the ordering facequal_jax guarantees everywhere.
 
 Order: score descending, then row index ascending ("ties broken by lower index").
-Every selection in the k-NN kernels goes through these two functions, so the tie
-rule lives in one place.
+Every selection in the k-NN kernels — the XLA tiles, the merges of candidate
+lists and the fused Pallas kernel's running top-k — goes through the functions
+here, so the tie rule lives in one place.
 """
 import jax
 import jax.numpy as jnp
@@ -62,6 +63,20 @@ def select_in_tile(scores: jax.Array, first_index: jax.Array, k: int):
   values, positions = _top_positions(scores, k)
   indices = jnp.where(values == -jnp.inf, EMPTY_INDEX, first_index + positions.astype(jnp.int32))
   return values, indices
+
+
+def last_in_order(keys: jax.Array, indices: jax.Array):
+  """The entry of each unsorted candidate list [B, K] that ranks last: lowest key, and among equal keys the
+  highest index (the one a better candidate replaces).
+
+  Returns:
+    (its key float32 [B, 1], its slot int32 [B, 1]; the first such slot if several).
+  """
+  slots = lax.broadcasted_iota(jnp.int32, keys.shape, 1)
+  low = jnp.min(keys, axis=1, keepdims=True)
+  at_low = keys == low
+  highest = jnp.max(jnp.where(at_low, indices, -1), axis=1, keepdims=True)
+  return low, jnp.min(jnp.where(at_low & (indices == highest), slots, keys.shape[1]), axis=1, keepdims=True)
 
 
 def _ahead(keys_a, indices_a, keys_b, indices_b):

@@ -17,20 +17,21 @@ Variants (names as in the table):
 import dataclasses
 import json
 import os
-import time
 from typing import Callable, Dict, List
 
 import ml_collections
 import numpy as np
 from absl import logging
 
-from facequal_jax import io, plots, quality, sharding, stats, verification
+from facequal_jax import files, sharding
 from facequal_jax.data import variants as variants_lib
 from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.encoder import load_encoder
-from facequal_jax.encoders import EigenfaceEncoder
-from facequal_jax.models import proxy
+from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
+from facequal_jax.metrics import quality, statistics, verification
+from facequal_jax.progress import Progress
+from facequal_jax.report import plots
+from facequal_jax.training import proxy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,10 +90,11 @@ def build_variants(labels: np.ndarray, fixed_embeddings: np.ndarray,
 
 
 def fixed_encoder(config: ml_collections.ConfigDict, pool_images: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-  """The label-free encoder: "eigenfaces" (PCA fitted on the pool's images, labels unused) or an
+  """The label-free encoder: "eigenfaces" (PCA coordinates fitted on the pool's images, labels unused) or an
   `encoder.msgpack` path from `train/pretrain.py`."""
   if config.fixed_encoder == "eigenfaces":
-    return EigenfaceEncoder.fit(pool_images, config.eigenfaces_dim)
+    return EigenfaceEncoder.fit(pool_images, config.eigenfaces_dim).project
+  from facequal_jax.encoders.mim import load_encoder  # pylint: disable=import-outside-toplevel  (needs flax)
   return load_encoder(config.fixed_encoder)
 
 
@@ -132,21 +134,19 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
   pairs = verification.held_out_pairs(held_out_labels, config.max_genuine_pairs, seed=config.seed)
   fixed = fixed_encoder(config, pool.images[pool.train])(pool.images[pool.train])
   all_variants = build_variants(train_labels, fixed, config)
-  rows, start = [], time.perf_counter()
-  for number, variant in enumerate(all_variants):
+  rows = []
+  progress = Progress("validation experiment", total=len(all_variants), unit="variants", every_s=0.0)
+  for variant in all_variants:
     result_path = os.path.join(workdir, "variants", variant.name, "result.json")
     if os.path.exists(result_path):
       with open(result_path) as f:
         rows.append(json.load(f))
-      logging.info("variant %s: done earlier, read %s", variant.name, result_path)
+      progress.advance(1, note=f"{variant.name} done earlier, read {result_path}")
       continue
     row = run_variant(variant, pool, fixed, pairs, os.path.dirname(result_path), config, mesh)
-    io.write_json(result_path, row)
+    files.write_json(result_path, row)
     rows.append(row)
-    elapsed = time.perf_counter() - start
-    logging.info("variant %d/%d %s: IQ %.4f, held-out accuracy %.4f (%.0f s elapsed, ETA %.0f s)", number + 1,
-                 len(all_variants), variant.name, row["iq"], row["accuracy"], elapsed,
-                 elapsed / (number + 1) * (len(all_variants) - number - 1))
+    progress.advance(1, note=f"{variant.name}: IQ {row['iq']:.4f}, held-out accuracy {row['accuracy']:.4f}")
   write_outputs(rows, workdir, config)
   return rows
 
@@ -159,9 +159,9 @@ METRICS = {"iq": "IQ (proxy)", "consistency": "Consis (proxy)", "effective_rank_
 def correlations(rows: List[dict]) -> Dict[str, Dict[str, float]]:
   """Spearman, Pearson and Kendall of each metric of METRICS against held-out accuracy."""
   accuracy = [row["accuracy"] for row in rows]
-  return {name: {"spearman": stats.spearman([row[name] for row in rows], accuracy),
-                 "pearson": stats.pearson([row[name] for row in rows], accuracy),
-                 "kendall": stats.kendall([row[name] for row in rows], accuracy)} for name in METRICS}
+  return {name: {"spearman": statistics.spearman([row[name] for row in rows], accuracy),
+                 "pearson": statistics.pearson([row[name] for row in rows], accuracy),
+                 "kendall": statistics.kendall([row[name] for row in rows], accuracy)} for name in METRICS}
 
 
 COLUMNS = ("variant", "images", "identities", "label_noise", "iq", "consistency", "effective_rank_normalized",
@@ -176,19 +176,19 @@ def _cell(value) -> str:
 def write_outputs(rows: List[dict], workdir: str, config: ml_collections.ConfigDict) -> None:
   """protocol.csv, protocol.json, protocol.svg (metric vs accuracy) and protocol.md in `workdir`."""
   table = correlations(rows)
-  io.write_csv(os.path.join(workdir, "protocol.csv"), COLUMNS, [[row[c] for c in COLUMNS] for row in rows])
+  files.write_csv(os.path.join(workdir, "protocol.csv"), COLUMNS, [[row[c] for c in COLUMNS] for row in rows])
   finite = {name: {key: value if np.isfinite(value) else None for key, value in by.items()}
             for name, by in table.items()}  # JSON has no NaN (a constant metric has no correlation)
-  io.write_json(os.path.join(workdir, "protocol.json"), {"rows": rows, "correlations": finite,
+  files.write_json(os.path.join(workdir, "protocol.json"), {"rows": rows, "correlations": finite,
                                                          "config": json.loads(config.to_json())})
   panels = [{"title": f"{label}: Spearman {table[name]['spearman']:+.2f}", "x": [row[name] for row in rows],
              "y": [row["accuracy"] for row in rows], "xlabel": label, "ylabel": "held-out accuracy",
              "labels": [row["variant"] for row in rows]} for name, label in METRICS.items()]
-  io.write_bytes(os.path.join(workdir, "protocol.svg"), plots.scatter_panels(panels).encode())
+  files.write_bytes(os.path.join(workdir, "protocol.svg"), plots.scatter_panels(panels).encode())
   lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
   lines += ["| " + " | ".join(_cell(row[c]) for c in COLUMNS) + " |" for row in rows]
   lines += ["", "| metric vs accuracy | Spearman | Pearson | Kendall |", "| --- | --- | --- | --- |"]
   lines += [f"| {label} | {table[name]['spearman']:+.3f} | {table[name]['pearson']:+.3f} | "
             f"{table[name]['kendall']:+.3f} |" for name, label in METRICS.items()]
   lines += ["", "![metric vs held-out accuracy](protocol.svg)", ""]
-  io.write_bytes(os.path.join(workdir, "protocol.md"), "\n".join(lines).encode())
+  files.write_bytes(os.path.join(workdir, "protocol.md"), "\n".join(lines).encode())

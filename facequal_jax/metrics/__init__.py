@@ -1,0 +1,1 @@
+"""What is measured on embeddings and labels: consistency, spectrum, IQ, diagnostics, verification, statistics."""
