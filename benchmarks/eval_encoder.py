@@ -20,17 +20,18 @@ from absl import app, flags
 
 import facequal_jax as fq
 from configs import pretrain_paco
-from facequal_jax import demo, verification
+from facequal_jax.data import orl
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource
-from facequal_jax.encoder import load_encoder
-from facequal_jax.encoders import EigenfaceEncoder
-from facequal_jax.models import pretrain
+from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
+from facequal_jax.encoders.mim import load_mim_encoder as load_encoder
+from facequal_jax.metrics import verification
+from facequal_jax.training import mim
 
 _LFW = flags.DEFINE_string("lfw", "../shared/data/lfw_dev", "LFW-dev image folder.")
 _MAE = flags.DEFINE_string("mae", None, "encoder.msgpack of the plain-MAE ablation (d).")
-_FULL = flags.DEFINE_string("full", None, "encoder.msgpack of the full encoder (e); default: the bundled one.")
+_FULL = flags.DEFINE_string("full", None, "encoder.msgpack of the full encoder (e).")
 _INVARIANT = flags.DEFINE_string("invariant", None, "encoder.msgpack of the full encoder with view invariance (f).")
 _MIN_IMAGES = flags.DEFINE_integer("min_images", 10, "LFW identities with at least this many images.")
 
@@ -57,15 +58,15 @@ def identification_and_auc(embeddings: np.ndarray, labels: np.ndarray):
 
 def random_init_encoder():
   config = pretrain_paco.get_config("tiny")
-  _, state = pretrain.create_state(config)
+  _, state = mim.create_state(config)
   path = os.path.join(tempfile.mkdtemp(), "random.msgpack")
-  pretrain.export_encoder(state, config, path)
+  mim.export_encoder(state, config, path)
   return load_encoder(path)
 
 
 def main(argv):
   del argv
-  orl_images, orl_labels = demo.load_orl()
+  orl_images, orl_labels = orl.load_orl()
   lfw_images, lfw_labels = lfw_faces(_LFW.value, _MIN_IMAGES.value)
   rest = lfw_labels != np.bincount(lfw_labels).argmax()
   sets = {"ORL (400)": (orl_images[..., None], orl_labels),
@@ -76,8 +77,9 @@ def main(argv):
               "(c) encoder, random init": random_init_encoder()}
   if _MAE.value:
     encoders["(d) plain MAE"] = load_encoder(_MAE.value)
-  full = load_encoder(_FULL.value)
-  encoders[f"(e) full encoder ({full.step} steps)"] = full
+  if _FULL.value:
+    full = load_encoder(_FULL.value)
+    encoders[f"(e) full encoder ({full.step} steps)"] = full
   if _INVARIANT.value:
     encoders["(f) full + view invariance"] = load_encoder(_INVARIANT.value)
   results = {}

@@ -1,6 +1,6 @@
 r"""Intrinsic Quality of one embedding set.
 
-Built-in default (the bundled ORL faces, eigenface embeddings):
+Built-in default (the bundled ORL faces, detected, aligned and embedded by the pretrained face network):
 
   python -m facequal_jax --config=configs/iq.py --workdir=/tmp/iq_orl
 
@@ -21,7 +21,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   config.data = ml_collections.ConfigDict()
   config.data.embeddings = ""  # .npz path; if no source is given: bundled ORL faces.
-  config.data.demo_dim = 64  # eigenface dimension of the built-in default.
   # Face images instead (exactly one): an image folder ROOT/<identity>/<image>,
   # an insightface/MXNet .rec pack, or a TFDS dataset name with its data_dir.
   config.data.images = ""
@@ -34,11 +33,17 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.noise_seed = 0
 
   config.preprocess = ml_collections.ConfigDict()
-  config.preprocess.size = 112  # output side in pixels.
+  # "detect" (dlib's detector + five landmarks; centred crop where no face is found), "arcface" (crops already
+  # aligned to the ArcFace template), "centre", or "auto": "arcface" for .rec packs, else "detect".
+  config.preprocess.align = "auto"
+  config.preprocess.size = 150  # output side in pixels (the face network's chip).
   config.preprocess.crop = 0  # centred square of this many source pixels; 0 = largest.
   config.preprocess.channels = "rgb"  # or "grey".
 
   config.encoder = ml_collections.ConfigDict()
+  # "face_resnet" (the pretrained face network; eigenfaces without the extra `faces`), "eigenfaces", or the
+  # path of an encoder.msgpack from train/pretrain.py.
+  config.encoder.name = "face_resnet"
   config.encoder.dim = 128  # eigenfaces kept.
   config.encoder.fit_images = 2000  # images the eigenfaces are fitted on.
 
@@ -46,6 +51,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.extract.batch_size = 256
   config.extract.chunk_rows = 4096  # images per resumable chunk file.
   config.extract.workers = 0  # decoding threads; 0 = one per core.
+  config.extract.dir = ""  # where embeddings are extracted (resumable); "" = WORKDIR/embeddings.
 
   config.k = 10  # neighbours per sample.
   config.alpha = 0.2  # IQ = alpha · Consis + (1 − alpha) · r̃.
@@ -70,6 +76,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.diagnostics.duplicate_similarity = 0.98  # cosine of cross-identity near-duplicates.
   config.diagnostics.outlier_z = -3.5  # robust z of the mean neighbour cosine.
   config.diagnostics.merge_links = 1  # mutual cross-identity nearest-neighbour pairs for a merge candidate.
+  config.diagnostics.low_information_std = 8.0  # pixel std (0-255) below which a face is near-uniform.
   config.diagnostics.max_items = 1000  # longest list per finding.
   # The built-in default is also scored with these label-flip rates injected, to show what noise does.
   config.demo_noise_rates = (0.1, 0.2)

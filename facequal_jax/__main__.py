@@ -55,7 +55,7 @@ def main(argv):
   if builtin and config.demo_noise_rates:
     print("\nThe same faces with labels flipped on purpose:")
     compared = os.path.join(workdir, "compare")
-    _print_comparison(run.compare(run.noisy_copies(config, config.demo_noise_rates), compared), compared)
+    _print_comparison(run.compare(run.noisy_copies(config, config.demo_noise_rates, workdir), compared), compared)
 
 
 def _print_comparison(rows, workdir: str) -> None:

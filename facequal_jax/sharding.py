@@ -47,6 +47,11 @@ def row_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(ROWS))
 
 
+def replicated(mesh: Mesh) -> NamedSharding:
+  """Every device of `mesh` holds the whole array."""
+  return NamedSharding(mesh, PartitionSpec())
+
+
 def replicated_scalar(value, mesh: Mesh, dtype) -> jax.Array:
   """A [1] array replicated on every device of `mesh` (valid in multi-process runs)."""
   host = np.asarray([value], dtype=dtype)

@@ -2,7 +2,8 @@
 
 Layout of `out_dir`:
   extract.json            what is being extracted (rows, encoder, preprocessing);
-                          a resume with anything different is refused
+                          a resume with anything different is refused (the
+                          labels may differ: views with other labels share it)
   chunks/chunk_NNNNNN.npz one per `chunk_rows` view positions, written atomically:
                           positions, embeddings, and the skipped positions with
                           where / why
@@ -40,17 +41,23 @@ class Extraction:
     positions: int64 [n] positions in the view.
     source_rows: int64 [n] rows of the source.
     skipped: (position, where, reason) of each sample that did not decode.
+    no_face: (position, where) of each sample where face detection found no
+      face (embedded from its centred crop).
+    pixel_std: float32 [n] standard deviation of each embedded face's pixels
+      (0–255): near-uniform images have almost none.
   """
   embeddings: np.ndarray
   labels: np.ndarray
   positions: np.ndarray
   source_rows: np.ndarray
   skipped: List[Tuple[int, str, str]]
+  no_face: List[Tuple[int, str]] = dataclasses.field(default_factory=list)
+  pixel_std: Optional[np.ndarray] = None
 
 
 def _manifest(view: View, encoder_id: str, face: FacePreprocess, chunk_rows: int) -> dict:
-  digest = hashlib.sha256(view.rows.tobytes() + view.labels.tobytes()).hexdigest()
-  return {"num_rows": len(view), "view_sha256": digest, "encoder": encoder_id,
+  digest = hashlib.sha256(view.rows.tobytes()).hexdigest()  # labels do not change embeddings
+  return {"num_rows": len(view), "rows_sha256": digest, "encoder": encoder_id,
           "preprocess": dataclasses.asdict(face), "chunk_rows": chunk_rows}
 
 
@@ -60,18 +67,23 @@ def _chunk_path(out_dir: str, number: int) -> str:
 
 def _extract_chunk(view: View, encode, face: FacePreprocess, positions: np.ndarray, batch_size: int,
                    workers: int, landmarks, progress: Progress) -> dict:
-  good, embeddings, skipped = [], [], []
+  good, embeddings, skipped, no_face, pixel_std = [], [], [], [], []
   for batch in decode_batches(view.source, view.rows[positions], face, batch_size, workers, landmarks):
     if len(batch.rows):
       embeddings.append(np.asarray(encode(batch.images), np.float32))
+      pixel_std.append(batch.images.reshape(len(batch.images), -1).std(axis=1).astype(np.float32))
       good.extend(positions[batch.indices].tolist())
     skipped.extend((int(positions[index]), where, reason) for index, where, reason in batch.skipped)
+    no_face.extend((int(positions[index]), where) for index, where in batch.no_face)
     progress.advance(len(batch.rows) + len(batch.skipped))
   return {"positions": np.asarray(good, np.int64),
           "embeddings": np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32),
+          "pixel_std": np.concatenate(pixel_std) if pixel_std else np.zeros(0, np.float32),
           "skipped_positions": np.asarray([s[0] for s in skipped], np.int64),
           "skipped_where": np.asarray([s[1] for s in skipped], str),
-          "skipped_reason": np.asarray([s[2] for s in skipped], str)}
+          "skipped_reason": np.asarray([s[2] for s in skipped], str),
+          "no_face_positions": np.asarray([s[0] for s in no_face], np.int64),
+          "no_face_where": np.asarray([s[1] for s in no_face], str)}
 
 
 def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], encoder_id: str, out_dir: str, *,
@@ -126,7 +138,10 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
       np.zeros((0, 0), np.float32)
   skipped = [(int(pos), str(where), str(reason)) for p in parts
              for pos, where, reason in zip(p["skipped_positions"], p["skipped_where"], p["skipped_reason"])]
-  result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped)
+  no_face = [(int(pos), str(where)) for p in parts for pos, where in zip(p["no_face_positions"], p["no_face_where"])]
+  pixel_std = np.concatenate([p["pixel_std"] for p in parts]).astype(np.float32)
+  result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped, no_face,
+                      pixel_std)
   files.write_npz(os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
-               positions=result.positions, source_rows=result.source_rows)
+                  positions=result.positions, source_rows=result.source_rows)
   return result

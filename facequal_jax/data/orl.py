@@ -10,6 +10,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from facequal_jax.data.sources import ArraySource
+
 ORL_ASSET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "orl_faces.png")
 ORL_IDENTITIES, ORL_IMAGES_PER_IDENTITY, ORL_SHAPE = 40, 10, (112, 92)
 
@@ -33,3 +35,10 @@ def load_orl():
   images = stacked.reshape(ORL_IDENTITIES * ORL_IMAGES_PER_IDENTITY, *ORL_SHAPE)
   labels = np.repeat(np.arange(ORL_IDENTITIES, dtype=np.int64), ORL_IMAGES_PER_IDENTITY)
   return images, labels
+
+
+def orl_source() -> ArraySource:
+  """The bundled faces as a source; sample names follow the original layout (`s1/1.pgm` …)."""
+  images, labels = load_orl()
+  names = [f"s{label + 1}/{i % ORL_IMAGES_PER_IDENTITY + 1}.pgm" for i, label in enumerate(labels)]
+  return ArraySource(images, labels, names, [f"s{n}" for n in range(1, ORL_IDENTITIES + 1)])

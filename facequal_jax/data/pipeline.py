@@ -21,16 +21,19 @@ class Batch:
     rows: int64 [b] those source rows.
     images: uint8 [b, H, W, C].
     skipped: (position in `rows`, where, reason) for each row that did not decode.
+    no_face: (position in `rows`, where) for each decoded row where face
+      detection found no face (its image is the centred crop).
   """
   indices: np.ndarray
   rows: np.ndarray
   images: np.ndarray
   skipped: List[Tuple[int, str, str]]
+  no_face: List[Tuple[int, str]] = dataclasses.field(default_factory=list)
 
 
-def _load(source, row: int, face: preprocess_lib.FacePreprocess, landmarks) -> np.ndarray:
+def _load(source, row: int, face: preprocess_lib.FacePreprocess, landmarks):
   image = preprocess_lib.decode(source.read(row))
-  return face(image, None if landmarks is None else landmarks(row))
+  return face.apply(image, None if landmarks is None else landmarks(row))
 
 
 def decode_batches(source, rows: Sequence[int], face: preprocess_lib.FacePreprocess, batch_size: int,
@@ -66,13 +69,14 @@ def decode_batches(source, rows: Sequence[int], face: preprocess_lib.FacePreproc
       # Start decoding the next batch while the caller works on this one.
       following = rows[start + batch_size:start + 2 * batch_size]
       pending = pool.map(task, following) if len(following) else None
-      good = [i for i, (image, _) in enumerate(results) if image is not None]
+      good = [i for i, (aligned, _) in enumerate(results) if aligned is not None]
       skipped = [(start + i, source.describe(int(rows[start + i])), reason)
-                 for i, (image, reason) in enumerate(results) if image is None]
-      images = (np.stack([results[i][0] for i in good]) if good
+                 for i, (aligned, reason) in enumerate(results) if aligned is None]
+      no_face = [(start + i, source.describe(int(rows[start + i]))) for i in good if not results[i][0].found]
+      images = (np.stack([results[i][0].image for i in good]) if good
                 else np.zeros((0,) + face.shape, np.uint8))
       indices = start + np.asarray(good, np.int64)
-      yield Batch(indices, rows[indices], images, skipped)
+      yield Batch(indices, rows[indices], images, skipped, no_face)
 
 
 def decode_all(source, face: preprocess_lib.FacePreprocess, workers: int = 0):

@@ -2,9 +2,13 @@
 
 Output: uint8 [size, size, C], C = 1 ("grey") or 3 ("rgb").
 
-Without landmarks: a centred square of `crop` source pixels (0: the largest
-centred square) is resized to `size` × `size` (bilinear). LFW's deep-funneled
-250 × 250 images hold the face in a centred square of about 110–130 pixels.
+`align` says how a face is found (see `align.py`): "detect" (dlib's detector
+and five-point landmarks, the face network's chip geometry; the centred crop
+where no face is found, reported), "arcface" (images already aligned to the
+ArcFace template, warped to the chip geometry), or "centre": a centred square
+of `crop` source pixels (0: the largest centred square) resized to
+`size` × `size` (bilinear). LFW's deep-funneled 250 × 250 images hold the face
+in a centred square of about 110–130 pixels.
 
 With five landmarks (left eye, right eye, nose tip, left and right mouth
 corners, in source pixels): the least-squares similarity transform (Umeyama)
@@ -17,6 +21,8 @@ from typing import Optional
 
 import numpy as np
 from PIL import Image
+
+from facequal_jax.data import align as align_lib
 
 # ArcFace five-point template for 112 × 112 crops.
 ARCFACE_TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -69,10 +75,13 @@ class FacePreprocess:
   size: int = 112
   crop: int = 0
   channels: str = "rgb"
+  align: str = "centre"
 
   def __post_init__(self):
     if self.channels not in CHANNEL_MODES:
       raise ValueError(f"channels must be one of {sorted(CHANNEL_MODES)}, got {self.channels!r}")
+    if self.align not in align_lib.ALIGN_MODES:
+      raise ValueError(f"align must be one of {', '.join(map(repr, align_lib.ALIGN_MODES))}, got {self.align!r}")
     if self.size <= 0 or self.crop < 0:
       raise ValueError(f"size must be > 0 and crop >= 0, got size={self.size}, crop={self.crop}")
 
@@ -81,17 +90,32 @@ class FacePreprocess:
     return (self.size, self.size, 1 if self.channels == "grey" else 3)
 
   def __call__(self, image: Image.Image, landmarks: Optional[np.ndarray] = None) -> np.ndarray:
-    image = image.convert(CHANNEL_MODES[self.channels])
+    return self.apply(image, landmarks).image
+
+  def apply(self, image: Image.Image, landmarks: Optional[np.ndarray] = None) -> align_lib.Aligned:
+    """The face tensor of `image` (given five landmarks: the ArcFace template alignment), and whether
+    detection found a face (always True unless `align` is "detect")."""
+    mode = CHANNEL_MODES[self.channels]
     if landmarks is not None:
-      image = self._align(image, np.asarray(landmarks, np.float64).reshape(5, 2))
-    else:
-      width, height = image.size
-      side = min(self.crop or min(width, height), width, height)
-      left, top = (width - side) // 2, (height - side) // 2
-      image = image.crop((left, top, left + side, top + side)).resize((self.size, self.size), Image.BILINEAR)
+      return align_lib.Aligned(self._shaped(self._align(image.convert(mode), np.asarray(landmarks, np.float64))))
+    if self.align == "arcface":
+      return align_lib.Aligned(self._shaped(align_lib.arcface_to_chip(image.convert(mode), self.size)))
+    if self.align == "detect":
+      chip = align_lib.detect_chip(np.asarray(image.convert("RGB")), self.size)
+      if chip is not None:
+        return align_lib.Aligned(self._shaped(Image.fromarray(chip).convert(mode)))
+    width, height = image.size
+    side = min(self.crop or min(width, height), width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    centred = image.convert(mode).crop((left, top, left + side, top + side)).resize((self.size, self.size),
+                                                                                     Image.BILINEAR)
+    return align_lib.Aligned(self._shaped(centred), found=self.align != "detect")
+
+  def _shaped(self, image: Image.Image) -> np.ndarray:
     return np.asarray(image, np.uint8).reshape(self.shape)
 
   def _align(self, image: Image.Image, landmarks: np.ndarray) -> Image.Image:
-    forward = np.vstack([similarity_transform(landmarks, ARCFACE_TEMPLATE_112 * self.size / 112.0), [0, 0, 1]])
+    forward = np.vstack([similarity_transform(landmarks.reshape(5, 2), ARCFACE_TEMPLATE_112 * self.size / 112.0),
+                         [0, 0, 1]])
     inverse = np.linalg.inv(forward)[:2].ravel()  # PIL maps output pixels back to input pixels
     return image.transform((self.size, self.size), Image.AFFINE, tuple(inverse), Image.BILINEAR)

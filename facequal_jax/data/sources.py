@@ -114,3 +114,26 @@ class RecordIOSource:
 
   def describe(self, i: int) -> str:
     return f"{self.reader.path}#{self.keys[i]}"
+
+
+class ArraySource:
+  """Faces already in memory as a source: uint8 images [N, H, W] or [N, H, W, C] with int labels [N].
+
+  Attributes as the other sources: labels, identity_names, listing_skipped.
+  """
+
+  def __init__(self, images: np.ndarray, labels: np.ndarray, names: List[str], identity_names: List[str]):
+    if not len(images) == len(labels) == len(names):
+      raise ValueError(f"{len(images)} images, {len(labels)} labels and {len(names)} names must match")
+    self.images, self.labels, self._names = images, np.asarray(labels, np.int64), names
+    self.identity_names = list(identity_names)
+    self.listing_skipped: List[Tuple[str, str]] = []
+
+  def __len__(self) -> int:
+    return len(self.images)
+
+  def read(self, i: int) -> np.ndarray:
+    return self.images[i]
+
+  def describe(self, i: int) -> str:
+    return self._names[i]

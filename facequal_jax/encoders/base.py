@@ -1,6 +1,8 @@
 """The one interface every embedding model offers: uint8 faces → unit float32 embeddings."""
 import abc
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -28,3 +30,21 @@ def unit(embeddings: np.ndarray) -> np.ndarray:
   embeddings = np.asarray(embeddings, np.float32)
   norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
   return embeddings / np.where(norms > 0, norms, 1.0)
+
+
+def to_model_input(images: jax.Array, size: int, channels: int) -> jax.Array:
+  """uint8 [B, H, W, C] (C = 1, 3 or 4) → float32 [B, size, size, channels] in [0, 255].
+
+  Alpha is dropped, grey repeated to RGB (or RGB weighted to grey), and other
+  sizes resized (bilinear, antialiased).
+  """
+  x = images.astype(jnp.float32)
+  if x.shape[-1] == 4:
+    x = x[..., :3]
+  if x.shape[-1] == 1 and channels == 3:
+    x = jnp.repeat(x, 3, axis=-1)
+  elif x.shape[-1] == 3 and channels == 1:
+    x = jnp.sum(x * jnp.array([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+  if x.shape[1:3] != (size, size):
+    x = jax.image.resize(x, (x.shape[0], size, size, x.shape[-1]), "bilinear", antialias=True)
+  return jnp.clip(x, 0.0, 255.0)

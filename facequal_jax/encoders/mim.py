@@ -1,7 +1,6 @@
-"""`load_encoder`: a pretrained masked-image-modelling face encoder as an `Encoder`."""
+"""A pretrained masked-image-modelling face encoder (`train/pretrain.py`) as an `Encoder`."""
 import hashlib
 import json
-import os
 from typing import Optional
 
 import flax
@@ -12,33 +11,14 @@ import numpy as np
 from jax.sharding import Mesh
 
 from facequal_jax import sharding
-from facequal_jax.encoders.base import Encoder
+from facequal_jax.encoders.base import Encoder, to_model_input
 from facequal_jax.models import paco
 
-BUNDLED_ENCODER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets",
-                               "paco_tiny.msgpack")
-
-
-def _to_model_input(images: jax.Array, size: int, channels: int) -> jax.Array:
-  """uint8 [B, H, W, C] (C = 1, 3 or 4) → float32 [B, size, size, channels] in [0, 255], bilinear."""
-  x = images.astype(jnp.float32)
-  if x.shape[-1] == 4:
-    x = x[..., :3]
-  if x.shape[-1] == 1 and channels == 3:
-    x = jnp.repeat(x, 3, axis=-1)
-  elif x.shape[-1] == 3 and channels == 1:
-    x = jnp.sum(x * jnp.array([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
-  if x.shape[1:3] != (size, size):
-    x = jax.image.resize(x, (x.shape[0], size, size, x.shape[-1]), "bilinear", antialias=True)
-  return jnp.clip(x, 0.0, 255.0)
-
-
-def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "MimEncoder":
-  """The pretrained encoder as `encode(images) → embeddings`.
+def load_mim_encoder(path: str, mesh: Optional[Mesh] = None) -> "MimEncoder":
+  """The encoder of a checkpoint as `encode(images) → embeddings`.
 
   Args:
-    path: an `encoder.msgpack` written by `train/pretrain.py`; None = the
-      bundled tiny checkpoint, where the package ships one.
+    path: an `encoder.msgpack` written by `train/pretrain.py`.
     mesh: 1-D mesh the batch is split over (default: all local devices).
 
   Returns:
@@ -46,10 +26,6 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "Mi
     C ∈ {1, 3, 4} (grey is repeated to RGB, alpha dropped, resized inside) →
     L2-normalised float32 [B, D] numpy embeddings.
   """
-  if path is None and not os.path.exists(BUNDLED_ENCODER):
-    raise FileNotFoundError("this release bundles no pretrained encoder (see the README's encoder section): "
-                            "pass the path of an encoder.msgpack written by train/pretrain.py")
-  path = path or BUNDLED_ENCODER
   with open(path, "rb") as f:
     data = f.read()
   payload = flax.serialization.msgpack_restore(data)
@@ -60,7 +36,7 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> "Mi
 
   @jax.jit
   def apply(images):
-    x = _to_model_input(images, config.image_size, config.channels)
+    x = to_model_input(images, config.image_size, config.channels)
     return model.apply({"params": params}, x, method=paco.PacoMIM.embed)
 
   fingerprint = f"mim:{config.dim}:step{int(payload['step'])}:{hashlib.sha256(data).hexdigest()[:16]}"

@@ -2,14 +2,14 @@
 
 Sources: `data.images` (image folder), `data.rec` (RecordIO pack), `data.tfds`
 (+ `data.tfds_dir`), `data.embeddings` (an .npz of embeddings), or none (the
-bundled ORL faces with eigenfaces). The view can carry label noise and a
-per-identity cap; faces are decoded, preprocessed and embedded by eigenfaces
-fitted on a sample of the view, with resumable extraction into
-`WORKDIR/embeddings/`.
+bundled ORL faces). The view can carry label noise and a per-identity cap;
+faces are decoded, aligned (`preprocess.align`) and embedded by the configured
+encoder (`encoder.name`: the pretrained face network by default), with
+resumable extraction into `WORKDIR/embeddings/`.
 """
 import dataclasses
 import os
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import jax
 import ml_collections
@@ -17,12 +17,16 @@ import numpy as np
 from absl import logging
 
 from facequal_jax import files
-from facequal_jax.data import extract, orl, pipeline, variants
+from facequal_jax.data import extract, orl, pipeline, preprocess, variants
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource, RecordIOSource
+from facequal_jax.data import align as align_lib
+from facequal_jax.encoders import face_resnet
+from facequal_jax.encoders.base import Encoder
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
+from facequal_jax.encoders.loading import load_encoder
 
-ENCODER_FILE = "encoder.npz"
+ENCODER_FILE, EMBEDDINGS_DIR = "encoder.npz", "embeddings"
 
 
 def has_image_source(data: ml_collections.ConfigDict) -> bool:
@@ -30,10 +34,12 @@ def has_image_source(data: ml_collections.ConfigDict) -> bool:
 
 
 def build_source(data: ml_collections.ConfigDict, workdir: str):
-  """The one face source the config names, and a description of it."""
+  """The one face source the config names (none: the bundled ORL faces), and a description of it."""
   named = [key for key in ("images", "rec", "tfds") if data[key]]
-  if len(named) != 1:
-    raise ValueError(f"give exactly one of data.images, data.rec, data.tfds (got {named or 'none'})")
+  if len(named) > 1:
+    raise ValueError(f"give exactly one of data.images, data.rec, data.tfds (got {named})")
+  if not named:
+    return orl.orl_source(), {"builtin": "ORL faces (Olivetti Research Laboratory)"}
   if data.images:
     return ImageFolderSource(data.images), {"images": os.path.abspath(data.images)}
   if data.rec:
@@ -54,8 +60,45 @@ def build_view(source, data: ml_collections.ConfigDict) -> variants.View:
   return view
 
 
-def fit_encoder(view: variants.View, face: FacePreprocess, config: ml_collections.ConfigDict,
-                workdir: str) -> EigenfaceEncoder:
+def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
+  """(encoder name, alignment) for the configured image source.
+
+  `preprocess.align` "auto" is "arcface" for `.rec` packs (insightface packs
+  hold ArcFace-aligned crops) and "detect" otherwise. Without the optional extra
+  `faces`, the face network falls back to eigenfaces and automatic detection to
+  the centred crop, each said in one log line; detection asked for by name
+  without the extra is an error.
+  """
+  name, align = config.encoder.name, config.preprocess.align
+  if align == "auto":
+    align = "arcface" if config.data.rec else "detect"
+  if name == "face_resnet":
+    try:
+      face_resnet.weights_path()
+    except face_resnet.FaceNetworkUnavailable as error:
+      logging.warning("%s: embedding with eigenfaces instead", error)
+      name = "eigenfaces"
+  if align == "detect" and not align_lib.detection_available():
+    if config.preprocess.align == "detect":
+      raise align_lib.DetectorUnavailable('preprocess.align="detect" needs the optional extra: '
+                                          'pip install "facequal_jax[faces]"')
+    logging.warning('face detection needs the optional extra (pip install "facequal_jax[faces]"): '
+                    "using centred crops instead")
+    align = "centre"
+  return name, align
+
+
+def make_encoder(name: str, view: variants.View, face: FacePreprocess, config: ml_collections.ConfigDict,
+                 workdir: str) -> Encoder:
+  """The encoder `name` names: "face_resnet", "eigenfaces" (fitted on the view, kept in the workdir) or the
+  path of a MIM `encoder.msgpack`."""
+  if name == "eigenfaces":
+    return fit_eigenfaces(view, face, config, workdir)
+  return load_encoder(None if name == "face_resnet" else name)
+
+
+def fit_eigenfaces(view: variants.View, face: FacePreprocess, config: ml_collections.ConfigDict,
+                   workdir: str) -> EigenfaceEncoder:
   """Eigenfaces fitted on up to `encoder.fit_images` samples spread over the view (kept in workdir)."""
   path = os.path.join(workdir, ENCODER_FILE)
   if os.path.exists(path):
@@ -78,6 +121,10 @@ class LabelledEmbeddings:
     embeddings: float [n, D]; labels: int64 [n].
     description: where they came from (for report.json).
     skipped: [{"file", "reason"}] of every input left out.
+    no_face: [{"file"}] of every image where face detection found no face
+      (embedded from its centred crop).
+    pixel_std: float32 [n] pixel standard deviation of each embedded face, or
+      None without images.
     flipped: bool [n] samples whose label was flipped on purpose
       (`data.label_noise`), or None.
     image_of: sample → uint8 face image, or None when there are no images.
@@ -87,6 +134,8 @@ class LabelledEmbeddings:
   labels: np.ndarray
   description: dict
   skipped: List[dict]
+  no_face: List[dict] = dataclasses.field(default_factory=list)
+  pixel_std: Optional[np.ndarray] = None
   flipped: Optional[np.ndarray] = None
   image_of: Optional[Callable[[int], np.ndarray]] = None
   name_of: Optional[Callable[[int], str]] = None
@@ -96,24 +145,27 @@ def embed(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings
   """Decodes, embeds (resumably) and describes the faces of the configured source."""
   source, description = build_source(config.data, workdir)
   view = build_view(source, config.data)
-  face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels)
-  encoder = fit_encoder(view, face, config, workdir)
+  name, align = choose_embedding(config)
+  face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels, align)
+  encoder = make_encoder(name, view, face, config, workdir)
   result = extract.extract_embeddings(
-      view, encoder, encoder.fingerprint(), os.path.join(workdir, "embeddings"),
+      view, encoder, encoder.fingerprint(), config.extract.dir or os.path.join(workdir, EMBEDDINGS_DIR),
       face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
       workers=config.extract.workers)
   skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
   skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
   description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,
-                     encoder=encoder.fingerprint())
+                     encoder={"name": encoder.name, "fingerprint": encoder.fingerprint()},
+                     preprocess=dataclasses.asdict(face))
   flipped = view.flipped[result.positions] if view.flipped is not None else None
+  no_face = [{"file": where} for _, where in result.no_face]
 
   def image_of(sample: int) -> np.ndarray:
-    batch = next(pipeline.decode_batches(source, [int(result.source_rows[sample])], face, 1, workers=1))
-    return batch.images[0] if len(batch.images) else np.zeros(face.shape, np.uint8)
+    """The face as it was embedded (decoded and aligned in this thread, whose detector stays loaded)."""
+    return face(preprocess.decode(source.read(int(result.source_rows[sample]))))
 
-  return LabelledEmbeddings(result.embeddings, result.labels, description, skipped, flipped, image_of,
-                            lambda sample: source.describe(int(result.source_rows[sample])))
+  return LabelledEmbeddings(result.embeddings, result.labels, description, skipped, no_face, result.pixel_std,
+                            flipped, image_of, lambda sample: source.describe(int(result.source_rows[sample])))
 
 
 def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDict):
@@ -123,26 +175,18 @@ def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDic
   view = variants.flip_labels(variants.View(None, np.arange(len(data.labels)), data.labels),
                               config.data.label_noise, config.data.noise_seed)
   description = dict(data.description, num_flipped=int(view.flipped.sum()))
-  return LabelledEmbeddings(data.embeddings, view.labels, description, data.skipped, view.flipped,
-                            data.image_of, data.name_of)
+  return dataclasses.replace(data, labels=view.labels, description=description, flipped=view.flipped)
 
 
 def load(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings:
-  """The configured data: an image source, an .npz of embeddings, or the bundled ORL faces."""
-  if has_image_source(config.data):
-    if config.data.embeddings:
-      raise ValueError("give data.embeddings or an image source, not both")
+  """The configured data: an .npz of embeddings, or faces (an image source or the bundled ORL faces) embedded."""
+  if not config.data.embeddings:
     if jax.process_count() > 1:
-      raise ValueError("image sources are embedded by one process: extract first, then run IQ "
+      raise ValueError("faces are embedded by one process: extract first, then run IQ "
                        "multi-process on WORKDIR/embeddings/embeddings.npz")
     return embed(config, workdir)
-  if config.data.embeddings:
-    embeddings, labels = files.load_embeddings_npz(config.data.embeddings)
-    data = LabelledEmbeddings(embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}, [])
-  else:
-    images, labels = orl.load_orl()
-    data = LabelledEmbeddings(
-        EigenfaceEncoder.fit(images, config.data.demo_dim)(images), labels,
-        {"builtin": "ORL faces (Olivetti Research Laboratory), eigenfaces", "dim": config.data.demo_dim}, [],
-        image_of=lambda sample: images[sample], name_of=lambda sample: f"s{sample // 10 + 1}/{sample % 10 + 1}.pgm")
+  if has_image_source(config.data):
+    raise ValueError("give data.embeddings or an image source, not both")
+  embeddings, labels = files.load_embeddings_npz(config.data.embeddings)
+  data = LabelledEmbeddings(embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}, [])
   return _with_label_noise(data, config)

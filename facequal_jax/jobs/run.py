@@ -26,7 +26,7 @@ def _with_file_names(findings: dict, name_of) -> dict:
   if not name_of:
     return findings
   out = dict(findings)
-  for key in ("suspected_mislabeled", "near_duplicates", "outliers"):
+  for key in ("suspected_mislabeled", "near_duplicates", "outliers", "low_information"):
     out[key] = [dict(item, **{field.replace("sample", "file"): name_of(item[field])
                               for field in ("sample", "sample_a", "sample_b") if field in item})
                 for item in findings[key]]
@@ -80,15 +80,17 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Tuple[IQReport, dict
       singletons=config.singletons, subset_size=config.subset.size,
       images_per_identity=config.subset.images_per_identity, min_images=config.subset.min_images,
       seed=config.subset.seed)
-  found = diagnostics.diagnose(report, data.embeddings, diagnostics.Thresholds(**config.diagnostics.to_dict()))
+  found = diagnostics.diagnose(report, data.embeddings, diagnostics.Thresholds(**config.diagnostics.to_dict()),
+                               data.pixel_std)
   findings = _with_file_names(found, data.name_of)
   if data.flipped is not None:
     findings["injected_noise_recovery"] = injected_noise_recovery(findings, data.flipped, report.sample_rows)
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
     html_report.write(os.path.join(workdir, HTML), report, found, image_of=data.image_of, name_of=data.name_of,
-                      note=json.dumps(data.description))
+                      note=json.dumps(data.description), no_face=[item["file"] for item in data.no_face])
     write_outputs(report, findings, workdir, {"data": data.description, "skipped": data.skipped,
+                                              "no_face_found": data.no_face,
                                               "subset": config.subset.to_dict(),
                                               "num_devices": sharding.mesh_size(mesh),
                                               "seconds": time.perf_counter() - start})
@@ -128,12 +130,15 @@ def comparison_table(rows: Sequence[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def noisy_copies(config: ml_collections.ConfigDict,
-                 rates: Sequence[float]) -> List[Tuple[str, ml_collections.ConfigDict]]:
-  """The config as is ("clean") and with each label-flip rate injected ("noise_10" for 0.1, …)."""
-  entries = [("clean", config)]
+def noisy_copies(config: ml_collections.ConfigDict, rates: Sequence[float],
+                 workdir: str) -> List[Tuple[str, ml_collections.ConfigDict]]:
+  """The config as is ("clean") and with each label-flip rate injected ("noise_10" for 0.1, …), all reusing the
+  embeddings extracted into `workdir` (flipping labels does not change them)."""
+  shared = copy.deepcopy(config)
+  shared.extract.dir = config.extract.dir or os.path.join(os.path.abspath(workdir), inputs.EMBEDDINGS_DIR)
+  entries = [("clean", shared)]
   for rate in rates:
-    noisy = copy.deepcopy(config)
+    noisy = copy.deepcopy(shared)
     noisy.data.label_noise = rate
     entries.append((f"noise_{round(rate * 100)}", noisy))
   return entries

@@ -27,12 +27,16 @@ class Thresholds:
       below which a sample is an outlier.
     merge_links: mutual cross-identity nearest-neighbour pairs needed for a
       merge candidate (besides a close centroid).
+    low_information_std: a face whose pixels' standard deviation (0–255) is
+      below this is near-uniform (e.g. nearly black): reported as
+      `low_information`, never as a near-duplicate of another such face.
     max_items: longest list reported per finding.
   """
   mislabel_share: float = 0.5
   duplicate_similarity: float = 0.98
   outlier_z: float = -3.5
   merge_links: int = 1
+  low_information_std: float = 8.0
   max_items: int = 1000
 
 
@@ -153,9 +157,12 @@ def split_candidates(labels, indices, thresholds: Thresholds) -> List[dict]:
   return out[:thresholds.max_items]
 
 
-def near_duplicates(labels, indices, scores, thresholds: Thresholds) -> List[dict]:
-  """Pairs of samples of different identities at cosine >= `duplicate_similarity`, most similar first."""
-  rows, slots = np.nonzero((scores >= thresholds.duplicate_similarity) & (labels[indices] != labels[:, None]))
+def near_duplicates(labels, indices, scores, low_information, thresholds: Thresholds) -> List[dict]:
+  """Pairs of samples of different identities at cosine >= `duplicate_similarity`, most similar first; pairs of
+  two low-information faces (bool [n]) are left out: they look alike because they show nothing."""
+  both_empty = low_information[:, None] & low_information[indices]
+  rows, slots = np.nonzero((scores >= thresholds.duplicate_similarity) & (labels[indices] != labels[:, None])
+                           & ~both_empty)
   pairs = {}
   for row, slot in zip(rows, slots):
     a, b = sorted((int(row), int(indices[row, slot])))
@@ -163,6 +170,14 @@ def near_duplicates(labels, indices, scores, thresholds: Thresholds) -> List[dic
   out = [{"sample_a": a, "sample_b": b, "label_a": int(labels[a]), "label_b": int(labels[b]), "similarity": s}
          for (a, b), s in pairs.items()]
   out.sort(key=lambda item: (-item["similarity"], item["sample_a"], item["sample_b"]))
+  return out[:thresholds.max_items]
+
+
+def low_information_faces(pixel_std, thresholds: Thresholds) -> List[dict]:
+  """Samples whose face is near-uniform (pixel standard deviation below `low_information_std`), flattest first."""
+  rows = np.flatnonzero(pixel_std < thresholds.low_information_std)
+  out = [{"sample": int(row), "pixel_std": float(pixel_std[row])} for row in rows]
+  out.sort(key=lambda item: (item["pixel_std"], item["sample"]))
   return out[:thresholds.max_items]
 
 
@@ -205,27 +220,33 @@ def _in_input_rows(found: dict, rows: np.ndarray, labels: np.ndarray, indices: n
                                  for item in found["suspected_mislabeled"]]
   out["near_duplicates"] = [dict(item, sample_a=int(rows[item["sample_a"]]), sample_b=int(rows[item["sample_b"]]))
                             for item in found["near_duplicates"]]
-  out["outliers"] = [dict(item, sample=int(rows[item["sample"]])) for item in found["outliers"]]
+  for key in ("outliers", "low_information"):
+    out[key] = [dict(item, sample=int(rows[item["sample"]])) for item in found[key]]
   out["merge_candidates"] = [dict(item, examples_a=rows[labels == item["identity_a"]][:examples].tolist(),
                                   examples_b=rows[labels == item["identity_b"]][:examples].tolist())
                              for item in found["merge_candidates"]]
   return out
 
 
-def diagnose(report, embeddings, thresholds: Thresholds = Thresholds()) -> dict:
+def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_std=None) -> dict:
   """All findings of an IQ report as a JSON-ready dict under the report.json keys.
 
   Args:
     report: an `IQReport` (its neighbours, labels, consistency and singletons).
     embeddings: [N, d] all the input rows the report was computed from.
     thresholds: the detectors' knobs.
+    pixel_std: optional float [N] pixel standard deviation of each input
+      row's face (0–255), for `low_information`.
 
   Returns:
     {"suspected_mislabeled", "merge_candidates", "split_candidates",
-    "near_duplicates", "outliers": ranked lists; "estimated_noise_rate": float;
-    "thresholds": dict}. Every sample is an input row.
+    "near_duplicates", "outliers", "low_information": ranked lists;
+    "estimated_noise_rate": float; "thresholds": dict}. Every sample is an
+    input row.
   """
   rows = np.asarray(report.sample_rows)
+  pixel_std = np.full(len(rows), np.inf) if pixel_std is None else np.asarray(pixel_std, np.float64)[rows]
+  low_information = pixel_std < thresholds.low_information_std
   embeddings = np.asarray(np.asarray(embeddings)[rows], np.float32)
   embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   labels, indices = np.asarray(report.labels, np.int64), np.asarray(report.neighbors.indices)
@@ -236,8 +257,9 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds()) -> dict:
       "suspected_mislabeled": suspected_mislabeled(labels, indices, scores, consistency, singleton, thresholds),
       "merge_candidates": merge_candidates(embeddings, labels, indices, thresholds),
       "split_candidates": split_candidates(labels, indices, thresholds),
-      "near_duplicates": near_duplicates(labels, indices, scores, thresholds),
+      "near_duplicates": near_duplicates(labels, indices, scores, low_information, thresholds),
       "outliers": outliers(scores, thresholds),
+      "low_information": low_information_faces(pixel_std, thresholds),
       "estimated_noise_rate": estimated_noise_rate(labels, indices, consistency, singleton, thresholds),
       "thresholds": dataclasses.asdict(thresholds),
   }

