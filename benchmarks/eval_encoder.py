@@ -18,7 +18,6 @@ import tempfile
 import numpy as np
 from absl import app, flags
 
-import facequal_jax as fq
 from configs import pretrain_paco
 from facequal_jax.data import orl
 from facequal_jax.data.pipeline import decode_batches
@@ -43,17 +42,6 @@ def lfw_faces(root: str, min_images: int, size: int = 112):
   face = FacePreprocess(size, 120, "rgb")
   images = np.concatenate([b.images for b in decode_batches(source, rows, face, 256)])
   return images, source.labels[rows]
-
-
-def identification_and_auc(embeddings: np.ndarray, labels: np.ndarray):
-  """Leave-one-out 1-NN accuracy and all-pairs verification ROC-AUC (cosine)."""
-  neighbours = fq.knn(embeddings, 1).indices[:, 0]
-  accuracy = float(np.mean(labels[neighbours] == labels))
-  unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-  upper = np.triu_indices(len(unit), 1)
-  scores = (unit @ unit.T)[upper]
-  genuine = (labels[:, None] == labels[None, :])[upper]
-  return accuracy, verification.roc_auc(scores, genuine)
 
 
 def random_init_encoder():
@@ -90,7 +78,7 @@ def main(argv):
   for name, encode in encoders.items():
     row = {}
     for set_name, (images, labels) in sets.items():
-      row[set_name] = identification_and_auc(np.asarray(encode(images), np.float64), labels)
+      row[set_name] = verification.identification_and_roc_auc(np.asarray(encode(images), np.float64), labels)
     results[name] = row
     print(f"{name:<42}" + "".join(f"{acc:>20.4f}{auc:>10.4f}" for acc, auc in row.values()), flush=True)
   print(json.dumps(results))

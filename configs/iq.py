@@ -51,7 +51,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.extract.batch_size = 256
   config.extract.chunk_rows = 4096  # images per resumable chunk file.
   config.extract.workers = 0  # decoding threads; 0 = one per core.
-  config.extract.dir = ""  # where embeddings are extracted (resumable); "" = WORKDIR/embeddings.
+  config.extract.dir = ""  # where the resumable chunks go; "" = WORKDIR/embeddings (the result always goes there).
 
   config.k = 10  # neighbours per sample.
   config.alpha = 0.2  # IQ = alpha · Consis + (1 − alpha) · r̃.

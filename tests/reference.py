@@ -44,3 +44,17 @@ def clustered_gaussian(rng, num_rows, dim, clusters, spread):
   centres = rng.normal(size=(clusters, dim))
   owner = rng.integers(0, clusters, num_rows)
   return (centres[owner] + spread * rng.normal(size=(num_rows, dim))).astype(np.float32), owner
+
+
+def iq_by_numpy(embeddings, labels, k: int = 10, alpha: float = 0.2) -> float:
+  """IQ from the definitions (DESIGN §2) in float64: brute-force k-NN consistency and the centred spectrum's
+  normalised entropy (no singleton identities assumed)."""
+  labels = np.asarray(labels)
+  indices, _ = brute_force_knn(embeddings, k, query_ids=np.arange(len(labels)))
+  consistency = np.mean(labels[indices] == labels[:, None])
+  unit = unit_rows64(embeddings)
+  unit -= unit.mean(axis=0)
+  eigenvalues = np.clip(np.linalg.eigvalsh(unit.T @ unit / len(unit)), 0, None)
+  p = eigenvalues[eigenvalues > 0] / eigenvalues.sum()
+  rank_cap = min(unit.shape)
+  return alpha * consistency + (1 - alpha) * (-(p * np.log(p)).sum() / np.log(rank_cap))

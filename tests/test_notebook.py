@@ -6,25 +6,18 @@ import numpy as np
 from nbclient import NotebookClient
 
 from facequal_jax.data import orl
-from reference import brute_force_knn
+from reference import iq_by_numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _iq_of_orl_eigenfaces_by_numpy(dim: int = 64, k: int = 10, alpha: float = 0.2) -> float:
+def _iq_of_orl_eigenfaces_by_numpy(dim: int = 64) -> float:
   """IQ of the bundled faces' eigenfaces from the definitions, in float64 numpy (SVD, brute-force k-NN)."""
   images, labels = orl.load_orl()
   pixels = images.reshape(len(images), -1).astype(np.float64)
   centred = pixels - pixels.mean(axis=0)
   _, _, directions = np.linalg.svd(centred, full_matrices=False)
-  embeddings = centred @ directions[:dim].T
-  indices, _ = brute_force_knn(embeddings, k, query_ids=np.arange(len(labels)))
-  consistency = np.mean(labels[indices] == labels[:, None])
-  unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-  unit -= unit.mean(axis=0)
-  eigenvalues = np.clip(np.linalg.eigvalsh(unit.T @ unit / len(unit)), 0, None)
-  p = eigenvalues[eigenvalues > 0] / eigenvalues.sum()
-  return alpha * consistency + (1 - alpha) * (-(p * np.log(p)).sum() / np.log(dim))
+  return iq_by_numpy(centred @ directions[:dim].T, labels)
 
 
 def test_quickstart_runs_and_finds_the_flips(tmp_path):

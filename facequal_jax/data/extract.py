@@ -89,7 +89,8 @@ def _extract_chunk(view: View, encode, face: FacePreprocess, positions: np.ndarr
 def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], encoder_id: str, out_dir: str, *,
                        face: FacePreprocess, chunk_rows: int = 4096, batch_size: int = 256, workers: int = 0,
                        landmarks: Optional[Callable[[int], np.ndarray]] = None,
-                       after_chunk: Optional[Callable[[int], None]] = None) -> Extraction:
+                       after_chunk: Optional[Callable[[int], None]] = None,
+                       result_path: Optional[str] = None) -> Extraction:
   """Embeds every sample of `view`, resuming from the chunks already in `out_dir`.
 
   Args:
@@ -104,6 +105,9 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
     landmarks: optional source row → [5, 2] landmarks.
     after_chunk: called with each chunk's number once its file is written
       (a hook: tests stop the process there to check resumption).
+    result_path: where the assembled result goes (default
+      `out_dir/embeddings.npz`); views that differ only in their labels share
+      `out_dir` and write their results apart.
   """
   os.makedirs(os.path.join(out_dir, CHUNKS), exist_ok=True)
   manifest = _manifest(view, encoder_id, face, chunk_rows)
@@ -142,6 +146,6 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
   pixel_std = np.concatenate([p["pixel_std"] for p in parts]).astype(np.float32)
   result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped, no_face,
                       pixel_std)
-  files.write_npz(os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
+  files.write_npz(result_path or os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
                   positions=result.positions, source_rows=result.source_rows)
   return result

@@ -151,7 +151,7 @@ def embed(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings
   result = extract.extract_embeddings(
       view, encoder, encoder.fingerprint(), config.extract.dir or os.path.join(workdir, EMBEDDINGS_DIR),
       face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
-      workers=config.extract.workers)
+      workers=config.extract.workers, result_path=os.path.join(workdir, EMBEDDINGS_DIR, extract.RESULT))
   skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
   skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
   description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,

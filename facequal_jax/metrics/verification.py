@@ -3,6 +3,7 @@ import dataclasses
 
 import numpy as np
 
+from facequal_jax.knn.search import knn
 from facequal_jax.metrics import statistics
 
 
@@ -117,3 +118,21 @@ def evaluate(embeddings: np.ndarray, pairs: np.ndarray, folds: int = 10, seed: i
     accuracies.append(np.mean((scores[fold_of == fold] > threshold) == same[fold_of == fold]))
   return Verification(float(np.mean(accuracies)), float(np.std(accuracies)), roc_auc(scores, same),
                       tar_at_far(scores, same, 1e-2), tar_at_far(scores, same, 1e-3), len(pairs))
+
+
+def identification_and_roc_auc(embeddings: np.ndarray, labels: np.ndarray):
+  """Leave-one-out 1-NN identification accuracy and the ROC-AUC over all pairs (cosine) of a labelled set.
+
+  Args:
+    embeddings: float [n, d]; labels: int [n].
+
+  Returns:
+    (accuracy, roc_auc) floats.
+  """
+  labels = np.asarray(labels)
+  nearest = knn(embeddings, 1).indices[:, 0]
+  unit = np.asarray(embeddings, np.float64)
+  unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+  upper = np.triu_indices(len(unit), 1)
+  genuine = (labels[:, None] == labels[None, :])[upper]
+  return float(np.mean(labels[nearest] == labels)), roc_auc((unit @ unit.T)[upper], genuine)
