@@ -1,11 +1,12 @@
-r"""How well embeddings separate identities: raw pixels, eigenfaces, and the MIM encoder.
+r"""How well embeddings separate identities: raw pixels, eigenfaces, the MIM encoder and the face network.
 
 For ORL (all 400 bundled faces) and the LFW-dev identities with >= 10 images:
 leave-one-out 1-NN identification accuracy (cosine) and verification ROC-AUC over
 all pairs, for (a) raw pixels, (b) PCA eigenfaces fitted on the set itself,
 (c) the encoder at random initialisation, (d) a plain MAE (no codebook, random
 masking), (e) the full encoder and, optionally, (f) the full encoder trained
-with the view-invariance loss. The LFW set is also scored without its largest
+with the view-invariance loss; (g, h) the pretrained face network on detected and
+aligned faces and on centred crops. The LFW set is also scored without its largest
 identity (George_W_Bush, 530 images, 82 % of its genuine pairs).
 
   python -m benchmarks.eval_encoder --mae=/tmp/paco_mae/encoder.msgpack --full=/tmp/paco_full/encoder.msgpack \
@@ -18,6 +19,7 @@ import tempfile
 import numpy as np
 from absl import app, flags
 
+import facequal_jax as fq
 from configs import pretrain_paco
 from facequal_jax.data import orl
 from facequal_jax.data.pipeline import decode_batches
@@ -33,15 +35,28 @@ _MAE = flags.DEFINE_string("mae", None, "encoder.msgpack of the plain-MAE ablati
 _FULL = flags.DEFINE_string("full", None, "encoder.msgpack of the full encoder (e).")
 _INVARIANT = flags.DEFINE_string("invariant", None, "encoder.msgpack of the full encoder with view invariance (f).")
 _MIN_IMAGES = flags.DEFINE_integer("min_images", 10, "LFW identities with at least this many images.")
+_FACE_NETWORK = flags.DEFINE_bool("face_network", True, "also score the pretrained face network (extra `faces`).")
 
 
-def lfw_faces(root: str, min_images: int, size: int = 112):
+def lfw_faces(root: str, min_images: int, face: FacePreprocess = FacePreprocess(112, 120, "rgb")):
   source = ImageFolderSource(root)
   counts = np.bincount(source.labels)
   rows = np.flatnonzero(counts[source.labels] >= min_images)
-  face = FacePreprocess(size, 120, "rgb")
   images = np.concatenate([b.images for b in decode_batches(source, rows, face, 256)])
   return images, source.labels[rows]
+
+
+def face_network_rows(lfw_rest: np.ndarray):
+  """The face network through the job's preprocessing: {row name: (ORL faces, LFW faces, their subset)}."""
+  orl_source = orl.orl_source()
+  rows = {}
+  for name, align, crop in (("(g) face network, detected + aligned", "detect", 0),
+                            ("(h) face network, centred crop (120 px on LFW)", "centre", 120)):
+    orl_face, lfw_face = FacePreprocess(150, 0, "rgb", align), FacePreprocess(150, crop, "rgb", align)
+    orl_chips = np.concatenate([b.images for b in decode_batches(orl_source, range(len(orl_source)), orl_face, 256)])
+    lfw_chips, _ = lfw_faces(_LFW.value, _MIN_IMAGES.value, lfw_face)
+    rows[name] = (orl_chips, lfw_chips, lfw_chips[lfw_rest])
+  return rows
 
 
 def random_init_encoder():
@@ -70,17 +85,23 @@ def main(argv):
     encoders[f"(e) full encoder ({full.step} steps)"] = full
   if _INVARIANT.value:
     encoders["(f) full + view invariance"] = load_encoder(_INVARIANT.value)
+  # Each row: the images every set gives that encoder (the face network has its own preprocessing).
+  inputs = {name: [images for images, _ in sets.values()] for name in encoders}
+  if _FACE_NETWORK.value:
+    network = fq.load_encoder()
+    for name, chips in face_network_rows(rest).items():
+      encoders[name], inputs[name] = network, chips
   results = {}
   for number, name in enumerate(sets, 1):
     print(f"set {number}: {name}")
-  print(f"{'embedding':<42}" + "".join(f"{f'set {number}':>20}{'':>10}" for number in range(1, len(sets) + 1)))
-  print(f"{'':<42}" + "".join(f"{'1-NN acc':>20}{'ROC-AUC':>10}" for _ in sets))
+  print(f"{'embedding':<48}" + "".join(f"{f'set {number}':>20}{'':>10}" for number in range(1, len(sets) + 1)))
+  print(f"{'':<48}" + "".join(f"{'1-NN acc':>20}{'ROC-AUC':>10}" for _ in sets))
   for name, encode in encoders.items():
     row = {}
-    for set_name, (images, labels) in sets.items():
+    for set_name, images, (_, labels) in zip(sets, inputs[name], sets.values()):
       row[set_name] = verification.identification_and_roc_auc(np.asarray(encode(images), np.float64), labels)
     results[name] = row
-    print(f"{name:<42}" + "".join(f"{acc:>20.4f}{auc:>10.4f}" for acc, auc in row.values()), flush=True)
+    print(f"{name:<48}" + "".join(f"{acc:>20.4f}{auc:>10.4f}" for acc, auc in row.values()), flush=True)
   print(json.dumps(results))
 
 

@@ -75,7 +75,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.diagnostics.mislabel_share = 0.5  # one foreign identity holds at least this share of the k slots.
   config.diagnostics.duplicate_similarity = 0.98  # cosine of cross-identity near-duplicates.
   config.diagnostics.outlier_z = -3.5  # robust z of the mean neighbour cosine.
-  config.diagnostics.merge_links = 1  # mutual cross-identity nearest-neighbour pairs for a merge candidate.
+  config.diagnostics.merge_links = 1  # mutual cross-identity nearest-neighbour pairs for a merge candidate,
+  config.diagnostics.merge_similarity = 0.95  # and the cosine its identities' centroids need at least.
   config.diagnostics.low_information_std = 8.0  # pixel std (0-255) below which a face is near-uniform.
   config.diagnostics.max_items = 1000  # longest list per finding.
   # The built-in default is also scored with these label-flip rates injected, to show what noise does.

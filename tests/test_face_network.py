@@ -13,9 +13,9 @@ pytest.importorskip("dlib", reason="the face network tests need the extra: pip i
 pytest.importorskip("face_recognition_models", reason="the face network tests need the extra")
 
 import facequal_jax as fq  # pylint: disable=wrong-import-position
-from facequal_jax.data import align, extract, variants  # pylint: disable=wrong-import-position
+from facequal_jax.data import align, extract, orl, variants  # pylint: disable=wrong-import-position
 from facequal_jax.data.preprocess import FacePreprocess  # pylint: disable=wrong-import-position
-from facequal_jax.data.sources import ImageFolderSource  # pylint: disable=wrong-import-position
+from facequal_jax.data.sources import ArraySource, ImageFolderSource  # pylint: disable=wrong-import-position
 from facequal_jax.encoders import face_resnet  # pylint: disable=wrong-import-position
 import shared_data  # pylint: disable=wrong-import-position
 
@@ -160,3 +160,21 @@ def test_arcface_aligned_faces_identify_like_detected_ones(network):
   by_template, _ = verification.identification_and_roc_auc(network(np.stack(warped)), np.asarray(labels))
   print(f"1-NN on {len(labels)} faces: detected {by_detection:.4f}, ArcFace-aligned {by_template:.4f}")
   assert by_detection >= 0.95 and abs(by_template - by_detection) <= 0.02
+
+
+def test_near_black_faces_are_low_information_not_duplicates(network, tmp_path):
+  """Faces darkened to almost black (pixel values 0–3) look alike to any encoder: they are reported as
+  low-information, and no two of them as near-duplicates of each other."""
+  images, labels = orl.load_orl()
+  dark = np.arange(0, 400, 20)  # one image of each of 20 identities
+  images = images.copy()
+  images[dark] = (images[dark] * (3.0 / 255)).astype(np.uint8)
+  source = ArraySource(images, labels, [f"face_{i}" for i in range(400)], [f"s{n}" for n in range(40)])
+  result = extract.extract_embeddings(variants.full_view(source), network, network.fingerprint(),
+                                      str(tmp_path), face=FacePreprocess(150, 0, "rgb", "centre"))
+  report = fq.intrinsic_quality(result.embeddings, result.labels)
+  found = fq.diagnose(report, result.embeddings, pixel_std=result.pixel_std)
+  assert sorted(item["sample"] for item in found["low_information"]) == dark.tolist()
+  assert not any(pair["sample_a"] in dark and pair["sample_b"] in dark for pair in found["near_duplicates"])
+  without = fq.diagnose(report, result.embeddings)  # what happens without the pixel statistics
+  assert sum(pair["sample_a"] in dark and pair["sample_b"] in dark for pair in without["near_duplicates"]) > 0

@@ -1,8 +1,9 @@
 """Face alignment for the face network: photos → 150 × 150 chips in dlib's face-chip geometry.
 
 Three ways (`preprocess.align`):
-  "detect"   dlib's frontal-face detector finds the face (the largest, if
-             several), the five-point shape predictor its eye corners and
+  "detect"   dlib's frontal-face detector finds the face (the one nearest the
+             image centre, if several: face datasets centre the labelled
+             face), the five-point shape predictor its eye corners and
              nose, and the similarity transform that puts those five points on
              dlib's template (`get_face_chip`, padding 0.25) cuts the chip —
              the geometry the network was trained on. A tightly cropped face
@@ -36,7 +37,7 @@ CONTEXT = 1.0 / 3.0
 # The ArcFace 112 × 112 template frame → the 150 × 150 chip (x' = A @ [x, y, 1]): the similarity transform
 # fitted over 597 LFW-dev faces aligned both ways (`python -m benchmarks.arcface_chip`). The chip's bottom
 # rows (template y > 112, the chin) lie outside an ArcFace crop and stay black.
-ARCFACE_TO_CHIP = np.array([[1.512457, -0.01337357, -9.766892], [0.01337357, 1.512457, -33.50773]])
+ARCFACE_TO_CHIP = np.array([[1.511716, -0.01482588, -9.627348], [0.01482588, 1.511716, -33.54427]])
 
 _local = threading.local()
 
@@ -69,24 +70,25 @@ def detection_available() -> bool:
   return True
 
 
-def _largest_face_chip(rgb: np.ndarray, size: int) -> Optional[np.ndarray]:
-  """dlib's chip of the largest face found in uint8 RGB [H, W, 3], or None."""
+def _central_face_chip(rgb: np.ndarray, size: int) -> Optional[np.ndarray]:
+  """dlib's chip of the face nearest the centre of uint8 RGB [H, W, 3] (ties: the larger), or None."""
   detector, predictor = _dlib_models()
   faces = detector(rgb, 1)
   if not len(faces):
     return None
-  face = max(faces, key=lambda box: (box.area(), -abs(box.center().x - rgb.shape[1] / 2)))
+  off_centre = lambda box: (box.center().x - rgb.shape[1] / 2) ** 2 + (box.center().y - rgb.shape[0] / 2) ** 2
+  face = min(faces, key=lambda box: (off_centre(box), -box.area()))
   return _local.dlib.get_face_chip(rgb, predictor(rgb, face), size=size, padding=CHIP_PADDING)
 
 
 def detect_chip(rgb: np.ndarray, size: int = CHIP_SIZE) -> Optional[np.ndarray]:
-  """uint8 RGB [H, W, 3] → uint8 [size, size, 3] chip of its largest face, or None where no face is found
-  (also after adding a third of context on every side)."""
+  """uint8 RGB [H, W, 3] → uint8 [size, size, 3] chip of its most central face, or None where no face is
+  found (also after adding a third of context on every side)."""
   rgb = np.ascontiguousarray(rgb, np.uint8)
-  chip = _largest_face_chip(rgb, size)
+  chip = _central_face_chip(rgb, size)
   if chip is None:
     pad_y, pad_x = round(CONTEXT * rgb.shape[0]), round(CONTEXT * rgb.shape[1])
-    chip = _largest_face_chip(np.pad(rgb, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge"), size)
+    chip = _central_face_chip(np.pad(rgb, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge"), size)
   return chip
 
 

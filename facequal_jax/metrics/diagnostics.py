@@ -26,7 +26,9 @@ class Thresholds:
     outlier_z: robust z-score (median / MAD of the mean neighbour similarity)
       below which a sample is an outlier.
     merge_links: mutual cross-identity nearest-neighbour pairs needed for a
-      merge candidate (besides a close centroid).
+      merge candidate.
+    merge_similarity: the cosine of the two identities' centroids a merge
+      candidate needs besides (as close as a typical same-person pair).
     low_information_std: a face whose pixels' standard deviation (0–255) is
       below this is near-uniform (e.g. nearly black): reported as
       `low_information`, never as a near-duplicate of another such face.
@@ -36,6 +38,7 @@ class Thresholds:
   duplicate_similarity: float = 0.98
   outlier_z: float = -3.5
   merge_links: int = 1
+  merge_similarity: float = 0.95
   low_information_std: float = 8.0
   max_items: int = 1000
 
@@ -94,7 +97,8 @@ def identity_centroids(embeddings: np.ndarray, labels: np.ndarray):
 
 
 def merge_candidates(embeddings, labels, indices, thresholds: Thresholds) -> List[dict]:
-  """Identity pairs linked by mutual nearest neighbours across the two identities, ranked by centroid cosine."""
+  """Identity pairs linked by mutual nearest neighbours across the two identities whose centroids are at cosine
+  >= `merge_similarity`, ranked by that cosine."""
   identities, centroids, inverse = identity_centroids(embeddings, labels)
   nearest = indices[:, 0]
   mutual = (indices[nearest, 0] == np.arange(len(labels))) & (labels[nearest] != labels)
@@ -105,9 +109,10 @@ def merge_candidates(embeddings, labels, indices, thresholds: Thresholds) -> Lis
   out = []
   for (a, b), count in links.items():
     count //= 2  # each mutual pair was seen from both ends
-    if count >= thresholds.merge_links:
+    similarity = float(centroids[a] @ centroids[b])
+    if count >= thresholds.merge_links and similarity >= thresholds.merge_similarity:
       out.append({"identity_a": int(identities[a]), "identity_b": int(identities[b]), "mutual_links": count,
-                  "centroid_similarity": float(centroids[a] @ centroids[b])})
+                  "centroid_similarity": similarity})
   out.sort(key=lambda item: (-item["centroid_similarity"], item["identity_a"], item["identity_b"]))
   return out[:thresholds.max_items]
 
