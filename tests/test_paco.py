@@ -160,10 +160,3 @@ def test_colour_jitter_is_an_affine_map_within_its_bounds():
     assert 0.8 <= gain <= 1.2 and -25.5 <= offset <= 25.5
     gains.append(gain)
   assert np.std(gains) > 0.02, "every view draws its own gain"
-
-
-def test_load_encoder_without_a_path_says_what_to_pass(monkeypatch, tmp_path):
-  from facequal_jax.encoders import mim as mim_encoder  # pylint: disable=import-outside-toplevel
-  monkeypatch.setattr(mim_encoder, "BUNDLED_ENCODER", str(tmp_path / "absent.msgpack"))
-  with pytest.raises(FileNotFoundError, match="encoder.msgpack written by train/pretrain.py"):
-    fq.load_encoder()

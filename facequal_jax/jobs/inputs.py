@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from facequal_jax import files
+from facequal_jax import files, sharding
 from facequal_jax.data import extract, orl, pipeline, preprocess, variants
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource, RecordIOSource
@@ -94,7 +94,7 @@ def make_encoder(name: str, view: variants.View, face: FacePreprocess, config: m
   path of a MIM `encoder.msgpack`."""
   if name == "eigenfaces":
     return fit_eigenfaces(view, face, config, workdir)
-  return load_encoder(None if name == "face_resnet" else name)
+  return load_encoder(None if name == "face_resnet" else name, sharding.make_mesh(config.mesh.num_devices))
 
 
 def fit_eigenfaces(view: variants.View, face: FacePreprocess, config: ml_collections.ConfigDict,
