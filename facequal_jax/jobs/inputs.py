@@ -70,6 +70,9 @@ def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
   without the extra is an error.
   """
   name, align = config.encoder.name, config.preprocess.align
+  if align not in align_lib.ALIGN_MODES + ("auto",):
+    raise ValueError(f"preprocess.align must be one of 'auto', {', '.join(map(repr, align_lib.ALIGN_MODES))}, "
+                     f"got {align!r}")
   if align == "auto":
     align = "arcface" if config.data.rec else "detect"
   if name == "face_resnet":
