@@ -126,8 +126,9 @@ def test_without_the_extra_the_job_says_so_and_uses_eigenfaces(tmp_path):
   process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
   assert process.returncode == 0, process.stderr
   notes = [line for line in process.stderr.splitlines() if "optional extra" in line]
-  assert len(notes) == 2, notes  # the network, then detection
-  assert 'the face network needs the optional extra: pip install "facequal_jax[faces]"' in notes[0]
+  assert len(notes) == 1, notes
+  assert notes[0].endswith('need the optional extra (pip install "facequal_jax[faces]"): embedding with eigenfaces '
+                           'on centred crops instead')
   report = json.loads((tmp_path / "out" / "report.json").read_text())
   assert report["data"]["encoder"]["name"] == "eigenfaces" and report["data"]["preprocess"]["align"] == "centre"
 

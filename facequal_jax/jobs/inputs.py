@@ -66,8 +66,8 @@ def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
   `preprocess.align` "auto" is "arcface" for `.rec` packs (insightface packs
   hold ArcFace-aligned crops) and "detect" otherwise. Without the optional extra
   `faces`, the face network falls back to eigenfaces and automatic detection to
-  the centred crop, each said in one log line; detection asked for by name
-  without the extra is an error.
+  the centred crop, said in one log line; detection asked for by name without
+  the extra is an error.
   """
   name, align = config.encoder.name, config.preprocess.align
   if align not in align_lib.ALIGN_MODES + ("auto",):
@@ -75,19 +75,22 @@ def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
                      f"got {align!r}")
   if align == "auto":
     align = "arcface" if config.data.rec else "detect"
+  fallbacks = []
   if name == "face_resnet":
     try:
       face_resnet.weights_path()
-    except face_resnet.FaceNetworkUnavailable as error:
-      logging.warning("%s: embedding with eigenfaces instead", error)
+    except face_resnet.FaceNetworkUnavailable:
       name = "eigenfaces"
+      fallbacks.append("with eigenfaces")
   if align == "detect" and not align_lib.detection_available():
     if config.preprocess.align == "detect":
       raise align_lib.DetectorUnavailable('preprocess.align="detect" needs the optional extra: '
                                           'pip install "facequal_jax[faces]"')
-    logging.warning('face detection needs the optional extra (pip install "facequal_jax[faces]"): '
-                    "using centred crops instead")
     align = "centre"
+    fallbacks.append("on centred crops")
+  if fallbacks:
+    logging.warning('the face network and face detection need the optional extra (pip install '
+                    '"facequal_jax[faces]"): embedding %s instead', " ".join(fallbacks))
   return name, align
 
 
