@@ -47,8 +47,7 @@ def landmarks(rgb: np.ndarray, detector, five, sixty_eight):
   faces = detector(rgb, 1)
   if not len(faces):
     return None
-  off_centre = lambda box: (box.center().x - rgb.shape[1] / 2) ** 2 + (box.center().y - rgb.shape[0] / 2) ** 2
-  face = min(faces, key=lambda box: (off_centre(box), -box.area()))  # as `align.detect_chip` chooses
+  face = align.central_face(faces, *rgb.shape[:2])
   shape5 = five(rgb, face)
   return (np.array([(shape5.part(i).x, shape5.part(i).y) for i in range(5)], np.float64),
           arcface_points(sixty_eight(rgb, face)))

@@ -55,7 +55,7 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def replicated_scalar(value, mesh: Mesh, dtype) -> jax.Array:
   """A [1] array replicated on every device of `mesh` (valid in multi-process runs)."""
   host = np.asarray([value], dtype=dtype)
-  return jax.make_array_from_callback((1,), NamedSharding(mesh, PartitionSpec()), lambda index: host[index])
+  return jax.make_array_from_callback((1,), replicated(mesh), lambda index: host[index])
 
 
 def put_rows(rows: Callable[[int, int], np.ndarray], num_rows: int, num_padded: int,

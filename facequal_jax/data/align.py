@@ -70,14 +70,19 @@ def detection_available() -> bool:
   return True
 
 
+def central_face(faces, height: int, width: int):
+  """Of dlib's detections in an image of height × width, the one nearest its centre (ties: the larger)."""
+  off_centre = lambda box: (box.center().x - width / 2) ** 2 + (box.center().y - height / 2) ** 2
+  return min(faces, key=lambda box: (off_centre(box), -box.area()))
+
+
 def _central_face_chip(rgb: np.ndarray, size: int) -> Optional[np.ndarray]:
-  """dlib's chip of the face nearest the centre of uint8 RGB [H, W, 3] (ties: the larger), or None."""
+  """dlib's chip of the face nearest the centre of uint8 RGB [H, W, 3], or None."""
   detector, predictor = _dlib_models()
   faces = detector(rgb, 1)
   if not len(faces):
     return None
-  off_centre = lambda box: (box.center().x - rgb.shape[1] / 2) ** 2 + (box.center().y - rgb.shape[0] / 2) ** 2
-  face = min(faces, key=lambda box: (off_centre(box), -box.area()))
+  face = central_face(faces, *rgb.shape[:2])
   return _local.dlib.get_face_chip(rgb, predictor(rgb, face), size=size, padding=CHIP_PADDING)
 
 

@@ -67,6 +67,7 @@ class EigenfaceEncoder(Encoder):
     self.components = np.asarray(components, np.float32)
     self.input_shape = tuple(int(s) for s in input_shape)
     self.dim = self.components.shape[0]
+    self._apply = self._mesh = None  # the projection and the mesh it runs on, made on first use
 
   @classmethod
   def fit(cls, images: np.ndarray, dim: int) -> "EigenfaceEncoder":
@@ -91,8 +92,10 @@ class EigenfaceEncoder(Encoder):
     """uint8 [B, *input_shape] → float32 [B, dim] PCA coordinates, the batch sharded over all devices."""
     if images.reshape(len(images), -1).shape[1] != self.mean.size:
       raise ValueError(f"images of shape {images.shape[1:]} do not match the fitted {self.input_shape}")
-    apply = functools.partial(_project, mean=jnp.asarray(self.mean), components=jnp.asarray(self.components))
-    return sharding.apply_to_batch(apply, images, sharding.make_mesh())
+    if self._apply is None:
+      self._apply = functools.partial(_project, mean=jnp.asarray(self.mean), components=jnp.asarray(self.components))
+      self._mesh = sharding.make_mesh()
+    return sharding.apply_to_batch(self._apply, images, self._mesh)
 
   def __call__(self, images: np.ndarray) -> np.ndarray:
     """uint8 [B, *input_shape] → float32 [B, dim] unit embeddings (the PCA coordinates normalised)."""

@@ -14,7 +14,6 @@ import hashlib
 import os
 from typing import Optional
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,7 +63,9 @@ def load_params(dat_path: str, cache: Optional[str] = None):
   Returns:
     (params pytree of float32 numpy arrays, the `.dat` file's SHA-256).
   """
-  from facequal_jax.encoders import dlib_weights  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel  (flax and the reader only where the network is used)
+  import flax
+  from facequal_jax.encoders import dlib_weights
   digest = _sha256(dat_path)
   cached = os.path.join(cache or cache_dir(), f"dlib_face_resnet_v1-c{CONVERSION_VERSION}-{digest[:16]}.msgpack")
   if os.path.exists(cached):

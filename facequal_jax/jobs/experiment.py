@@ -28,6 +28,7 @@ from facequal_jax.data import variants as variants_lib
 from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
+from facequal_jax.encoders.loading import load_encoder
 from facequal_jax.metrics import quality, statistics, verification
 from facequal_jax.progress import Progress
 from facequal_jax.report import plots
@@ -94,7 +95,6 @@ def fixed_encoder(config: ml_collections.ConfigDict, pool_images: np.ndarray) ->
   `encoder.msgpack` path from `train/pretrain.py`."""
   if config.fixed_encoder == "eigenfaces":
     return EigenfaceEncoder.fit(pool_images, config.eigenfaces_dim).project
-  from facequal_jax.encoders.mim import load_encoder  # pylint: disable=import-outside-toplevel  (needs flax)
   return load_encoder(config.fixed_encoder)
 
 

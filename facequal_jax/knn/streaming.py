@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, PartitionSpec
 
 from facequal_jax import checks, files, sharding
 from facequal_jax.knn.candidates import Neighbors, empty_state_on, finalize, max_bf16_residual, visit_tiles
@@ -132,7 +132,7 @@ def streaming_knn(embeddings: np.ndarray, k: int, *, query_rows: Optional[np.nda
   num_passes = -(-len(query_rows) // pass_size)
   visit = _visit_fn(mesh, query_plan.tile, block_plan.tile, keep, num_rows, settings.precision)
   finish = _finish_fn(mesh, k)
-  replicated = NamedSharding(mesh, PartitionSpec())
+  replicated = sharding.replicated(mesh)
 
   if checkpoint_dir:
     _claim(checkpoint_dir, _manifest(embeddings, query_rows, dict(

@@ -168,7 +168,7 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
                      for o in findings["outliers"][:50]], (False, True, True))
   low_information = _table(("sample", "pixel standard deviation"),
                            [(name_of(item["sample"]), item["pixel_std"])
-                            for item in findings.get("low_information", [])[:50]], (False, True))
+                            for item in findings["low_information"][:50]], (False, True))
   splits = _table(("identity", "images", "groups", "share outside the largest"),
                   [(s["identity"], s["num_images"], " + ".join(map(str, s["group_sizes"])), s["outside_largest"])
                    for s in findings["split_candidates"][:50]], (True, True, False, True))
@@ -187,7 +187,7 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
 <h2>Near-duplicates across identities ({len(findings["near_duplicates"])})</h2>{duplicates}
 <h2>Identities that may be several people ({len(findings["split_candidates"])})</h2>{splits}
 <h2>Outliers ({len(findings["outliers"])})</h2>{outliers}
-<h2>Near-uniform faces, too little to recognise ({len(findings.get("low_information", []))})</h2>{low_information}
+<h2>Near-uniform faces, too little to recognise ({len(findings["low_information"])})</h2>{low_information}
 <h2>Images where no face was found ({len(no_face)}): embedded from their centred crop</h2>
 {_table(("file",), [(name,) for name in no_face], (False,)) if no_face else "<p>None.</p>"}
 <h2>Per identity: {shown_identities} (click a column to sort)</h2>

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from facequal_jax import files, sharding
 from facequal_jax.data.pipeline import decode_all
@@ -83,8 +83,8 @@ def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, co
 
 def make_train_step(model: paco.PacoMIM, config: ml_collections.ConfigDict, mesh: Mesh):
   """The jitted step: state replicated, batch sharded over the mesh rows."""
-  replicated = NamedSharding(mesh, PartitionSpec())
-  batch = NamedSharding(mesh, PartitionSpec(sharding.ROWS))
+  replicated = sharding.replicated(mesh)
+  batch = sharding.row_sharding(mesh)
   step = functools.partial(_train_step, model=model, config=config)
   return jax.jit(step, in_shardings=(replicated, batch), out_shardings=(replicated, replicated),
                  donate_argnums=(0,))

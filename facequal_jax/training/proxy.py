@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from facequal_jax import sharding
 from facequal_jax.models import backbone
@@ -43,7 +43,7 @@ def padded_classes(num_classes: int, mesh: Mesh) -> int:
 def state_shardings(state: ProxyState, mesh: Mesh):
   """The class centres and their optimiser moments (every leaf under a "centres" key) split over the mesh
   along the classes; the rest replicated."""
-  split, replicated = NamedSharding(mesh, PartitionSpec(sharding.ROWS)), NamedSharding(mesh, PartitionSpec())
+  split, replicated = sharding.row_sharding(mesh), sharding.replicated(mesh)
   is_centres = lambda path: any(getattr(key, "key", None) == "centres" for key in path)
   return jax.tree_util.tree_map_with_path(lambda path, _: split if is_centres(path) else replicated, state)
 
@@ -87,7 +87,7 @@ def _train_step(state, images, labels, *, model, config, mesh, num_classes):
 
 def make_train_step(model, config: ml_collections.ConfigDict, mesh: Mesh, num_classes: int, shardings):
   """Jitted step (state, uint8 images [B, H, W, C], int32 labels [B]) → (state, {"loss"})."""
-  batch, replicated = NamedSharding(mesh, PartitionSpec(sharding.ROWS)), NamedSharding(mesh, PartitionSpec())
+  batch, replicated = sharding.row_sharding(mesh), sharding.replicated(mesh)
   step = functools.partial(_train_step, model=model, config=config, mesh=mesh, num_classes=num_classes)
   return jax.jit(step, in_shardings=(shardings, batch, batch), out_shardings=(shardings, replicated),
                  donate_argnums=(0,))
@@ -124,7 +124,7 @@ def train(config: ml_collections.ConfigDict, images: np.ndarray, labels: np.ndar
 
 def embedder(model: backbone.FaceResNet, params, mesh: Mesh, chunk: int = 512):
   """uint8 [B, S, S, C] → unit float32 [B, D] numpy embeddings, `chunk` images per sharded call."""
-  params = jax.device_put(params, NamedSharding(mesh, PartitionSpec()))
+  params = jax.device_put(params, sharding.replicated(mesh))
 
   @jax.jit
   def apply(images):
