@@ -20,7 +20,7 @@ import numpy as np
 from absl import app, flags
 
 import facequal_jax as fq
-from configs import pretrain_paco
+from facequal_jax.configs import pretrain_paco
 from facequal_jax.data import orl
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess

@@ -1,6 +1,8 @@
 """Checks on user input, with errors that say which rows or fields are wrong."""
 import numpy as np
 
+from facequal_jax.errors import DataError, UsageError
+
 # Rows are checked in blocks of this many, so a huge (or memory-mapped) matrix is
 # never copied whole to float32.
 _CHECK_BLOCK_ROWS = 65536
@@ -26,11 +28,11 @@ def check_embeddings(embeddings, name: str = "embeddings") -> np.ndarray:
   """
   array = embeddings if isinstance(embeddings, np.ndarray) else np.asarray(embeddings)
   if array.ndim != 2:
-    raise ValueError(f"{name} must be 2-D [N, d], got shape {array.shape}")
+    raise DataError(f"{name} must be 2-D [N, d], got shape {array.shape}")
   if array.shape[0] == 0 or array.shape[1] == 0:
-    raise ValueError(f"{name} is empty: shape {array.shape}")
+    raise DataError(f"{name} is empty: shape {array.shape}")
   if not np.issubdtype(array.dtype, np.floating) and array.dtype.name != "bfloat16":
-    raise ValueError(f"{name} must have a float dtype, got {array.dtype}")
+    raise DataError(f"{name} must have a float dtype, got {array.dtype}")
   bad_finite, bad_zero = [], []
   for start in range(0, array.shape[0], _CHECK_BLOCK_ROWS):
     block = np.asarray(array[start:start + _CHECK_BLOCK_ROWS], dtype=np.float32)
@@ -40,9 +42,9 @@ def check_embeddings(embeddings, name: str = "embeddings") -> np.ndarray:
     bad_zero.append(start + np.flatnonzero(zero))
   bad_finite, bad_zero = np.concatenate(bad_finite), np.concatenate(bad_zero)
   if len(bad_finite):
-    raise ValueError(f"{name} has NaN or inf in rows {_describe_rows(bad_finite)}")
+    raise DataError(f"{name} has NaN or inf in rows {_describe_rows(bad_finite)}")
   if len(bad_zero):
-    raise ValueError(f"{name} has all-zero rows (no direction to normalise) {_describe_rows(bad_zero)}")
+    raise DataError(f"{name} has all-zero rows (no direction to normalise) {_describe_rows(bad_zero)}")
   return array
 
 
@@ -54,19 +56,19 @@ def check_labels(labels, num_rows: int, name: str = "labels") -> np.ndarray:
   """
   array = np.asarray(labels)
   if array.ndim != 1:
-    raise ValueError(f"{name} must be 1-D [N], got shape {array.shape}")
+    raise DataError(f"{name} must be 1-D [N], got shape {array.shape}")
   if not np.issubdtype(array.dtype, np.integer):
-    raise ValueError(f"{name} must have an integer dtype, got {array.dtype}")
+    raise DataError(f"{name} must have an integer dtype, got {array.dtype}")
   if len(array) != num_rows:
-    raise ValueError(f"{name} has {len(array)} entries but the embeddings have {num_rows} rows")
+    raise DataError(f"{name} has {len(array)} entries but the embeddings have {num_rows} rows")
   return array.astype(np.int64, copy=False)
 
 
 def check_k(k: int, num_candidates: int) -> int:
   """Checks that k neighbours exist among `num_candidates` rows."""
   if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-    raise ValueError(f"k must be a positive integer, got {k!r}")
+    raise UsageError(f"k must be a positive integer, got {k!r}")
   if k > num_candidates:
-    raise ValueError(f"k={k} is larger than the {num_candidates} candidate rows "
+    raise UsageError(f"k={k} is larger than the {num_candidates} candidate rows "
                      "(N - 1 when each row's own index is excluded)")
   return int(k)

@@ -10,8 +10,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from facequal_jax import checks
+from facequal_jax.errors import DataError, MissingFile
 
-EMBEDDINGS_KEY, LABELS_KEY = "embeddings", "labels"
+EMBEDDINGS_KEY, LABELS_KEY, NAMES_KEY = "embeddings", "labels", "names"
 
 
 def load_embeddings_npz(path: str):
@@ -28,26 +29,51 @@ def load_embeddings_npz(path: str):
       the message names the file and the key.
   """
   if not os.path.exists(path):
-    raise FileNotFoundError(f"embeddings file {path!r} does not exist")
+    raise MissingFile(f"embeddings file {path!r} does not exist")
   try:
     archive = np.load(path, allow_pickle=False)
   except (OSError, ValueError, zipfile.BadZipFile) as error:
-    raise ValueError(f"{path!r} is not a readable .npz file: {error}") from error
+    raise DataError(f"{path!r} is not a readable .npz file: {error}") from error
   if not isinstance(archive, np.lib.npyio.NpzFile):
-    raise ValueError(f"{path!r} is a single .npy array, not an .npz with keys "
+    raise DataError(f"{path!r} is a single .npy array, not an .npz with keys "
                      f"{EMBEDDINGS_KEY!r} and {LABELS_KEY!r}")
   with archive:
     arrays = {}
     for key in (EMBEDDINGS_KEY, LABELS_KEY):
       if key not in archive.files:
-        raise ValueError(f"{path!r} has no array {key!r} (it has {sorted(archive.files)})")
+        raise DataError(f"{path!r} has no array {key!r} (it has {sorted(archive.files)})")
       try:
         arrays[key] = archive[key]
       except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
-        raise ValueError(f"{path!r}: array {key!r} cannot be read: {error}") from error
+        raise DataError(f"{path!r}: array {key!r} cannot be read: {error}") from error
   embeddings = checks.check_embeddings(arrays[EMBEDDINGS_KEY], name=f"{path}:{EMBEDDINGS_KEY}")
   labels = checks.check_labels(arrays[LABELS_KEY], embeddings.shape[0], name=f"{path}:{LABELS_KEY}")
   return embeddings, labels
+
+
+def load_identity_names(path: str, labels: np.ndarray):
+  """The optional `names` array of an embeddings `.npz`: str [L], the name of identity label i at i.
+
+  Returns:
+    A list of names, or None when the file has no `names`.
+
+  Raises:
+    DataError: `names` is not 1-D text, or does not name every label (the message names the file).
+  """
+  with np.load(path, allow_pickle=False) as archive:
+    if NAMES_KEY not in archive.files:
+      return None
+    try:
+      names = archive[NAMES_KEY]
+    except ValueError as error:
+      raise DataError(f"{path!r}: array {NAMES_KEY!r} cannot be read (a text array, not objects): {error}") from error
+  if names.ndim != 1 or names.dtype.kind not in "US":
+    raise DataError(f"{path!r}: {NAMES_KEY!r} must be a 1-D text array (name of label i at i), "
+                    f"got dtype {names.dtype} shape {names.shape}")
+  if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
+    raise DataError(f"{path!r}: {NAMES_KEY!r} has {len(names)} entries but the labels run from {labels.min()} "
+                    f"to {labels.max()}: it needs the name of every label")
+  return [str(name) for name in names.astype(str)]
 
 
 def _atomic_write(path: str, data: bytes) -> None:

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 import facequal_jax as fq
-from configs import pretrain_paco
+from facequal_jax.configs import pretrain_paco
 from facequal_jax import sharding
 from facequal_jax.models import masking, paco
 from facequal_jax.training import mim, views

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
-from configs import protocol_lfw
+from facequal_jax.configs import protocol_lfw
 from facequal_jax.jobs import experiment as protocol
 import shared_data
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from configs import proxy_arcface
+from facequal_jax.configs import proxy_arcface
 from facequal_jax.training import loop, proxy
 
 

@@ -8,13 +8,16 @@ import os
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from configs import iq
+from facequal_jax.configs import iq
+from facequal_jax.data import orl
 from facequal_jax.jobs import run
+from facequal_jax.report import html
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 if not BROWSER and not os.environ.get("FACEQUAL_REQUIRE_BROWSER"):
@@ -23,16 +26,63 @@ if not BROWSER and not os.environ.get("FACEQUAL_REQUIRE_BROWSER"):
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]
 
 
+# Names made of markup, as users' folders and files may hold them: an identity folder, a file name, and a root
+# whose path contains "</script>" (the folder "x<" holding "script>…").
+ROOT_NAME = "script><img src=r onerror=document.body.dataset.pwned=3>faces"
+MARKUP_IDENTITY = "<img src=a onerror=document.body.dataset.pwned=1>"
+QUOTED_IDENTITY = 'Tom & "Jerry" <i>'
+MARKUP_FILE = "<svg onload=document.body.dataset.pwned=2>.png"
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-  """The bundled faces with 10 % of their labels flipped: every section has content."""
+  """ORL as an image folder with markup names and a photo filed under two identities, 10 % of the labels
+  flipped: suspects beyond the first 20, a near-duplicate pair, and empty sections."""
   assert BROWSER, "FACEQUAL_REQUIRE_BROWSER is set but chromium is not installed"
-  workdir = tmp_path_factory.mktemp("report")
+  base = tmp_path_factory.mktemp("report")
+  root = base / "x<" / ROOT_NAME
+  images, labels = orl.load_orl()
+  folders = [MARKUP_IDENTITY, QUOTED_IDENTITY] + [f"s{n}" for n in range(3, 41)]
+  for index, label in enumerate(labels):
+    folder = root / folders[label]
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(images[index]).save(folder / f"{index % 10 + 1}.png")
+  Image.fromarray(images[0]).save(root / "s40" / MARKUP_FILE)  # the first identity's first face, under s40
   config = iq.get_config()
+  config.data.images = str(root)
   config.data.label_noise = 0.1
   config.mesh.num_devices = 2  # sharded still; the faces embed faster than split eight ways over two cores
+  workdir = base / "out"
   report, findings = run.run(config, str(workdir))
-  return workdir / run.HTML, report, findings
+  return workdir / run.HTML, report, findings, sorted(folders)  # labels follow the sorted folder names
+
+
+class _Dom(HTMLParser):
+  """The dumped DOM: its text, the `src` of every image, and the text of each section by id."""
+
+  def __init__(self, dom: str):
+    super().__init__()
+    self.text, self.image_sources, self.sections, self._section = [], [], {}, None
+    self.feed(dom)
+
+  def handle_starttag(self, tag, attrs):
+    attrs = dict(attrs)
+    if tag == "img":
+      self.image_sources.append(attrs.get("src", ""))
+    if tag == "section":
+      self._section = attrs["id"]
+      self.sections[self._section] = {"text": "", "thumbs": 0}
+    if tag == "img" and self._section and "thumb" in attrs.get("class", ""):
+      self.sections[self._section]["thumbs"] += 1
+
+  def handle_endtag(self, tag):
+    if tag == "section":
+      self._section = None
+
+  def handle_data(self, data):
+    self.text.append(data)
+    if self._section:
+      self.sections[self._section]["text"] += data
 
 
 def _browser(*args):
@@ -41,7 +91,7 @@ def _browser(*args):
 
 
 def test_page_renders_with_scripts_and_without_errors(page):
-  path, report, findings = page
+  path, report, findings, _ = page
   dom, log = _browser("--dump-dom", path.as_uri())
   body = re.search(r"<body[^>]*>", dom).group(0)
   assert 'data-ready="1"' in body and 'data-errors="0"' in body  # the script ran to its end, nothing threw
@@ -52,13 +102,55 @@ def test_page_renders_with_scripts_and_without_errors(page):
   identities = dom[dom.index('id="identities"'):]
   assert identities.count("<tr>") == 1 + report.num_identities
   assert dom.count('class="thumb') >= (1 + report.k) * min(20, len(findings["suspected_mislabeled"]))
-  shown = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', dom, re.S).group(1)
-                     .replace("&quot;", '"'))
+  shown = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', dom, re.S).group(1))
   assert shown["iq"] == pytest.approx(report.iq)
 
 
+def test_names_and_paths_made_of_markup_stay_text(page):
+  path, _, findings, names = page
+  dom, _ = _browser("--dump-dom", path.as_uri())
+  body = re.search(r"<body[^>]*>", dom).group(0)
+  assert 'data-ready="1"' in body and 'data-errors="0"' in body and "pwned" not in body  # none of theirs ran
+  parsed = _Dom(dom)
+  assert not {"a", "r"} & set(parsed.image_sources)  # no element was made from a name
+  text = "".join(parsed.text)
+  assert MARKUP_IDENTITY in text and QUOTED_IDENTITY in text and MARKUP_FILE in text  # shown as text
+  data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', dom, re.S).group(1))
+  assert f"x</{ROOT_NAME}" in data["note"]  # the root's "</script>" went through the data block intact
+  assert data["note"] in text  # the readable subtitle
+  suspects = findings["suspected_mislabeled"]
+  assert {item["label_name"] for item in suspects} <= set(names) and all(
+      item["label_name"] == names[item["label"]] for item in suspects)
+
+
+def test_sections_say_how_much_they_show(page, tmp_path):
+  path, _, findings, _ = page
+  dom, _ = _browser("--dump-dom", path.as_uri())
+  sections = _Dom(dom).sections
+  total = len(findings["suspected_mislabeled"])
+  assert total > 20 and f"showing 20 of {total}" in sections["suspected_mislabeled"]["text"]
+  assert f"show all {total}" in sections["suspected_mislabeled"]["text"]
+  assert "flipped on purpose; originally " in sections["suspected_mislabeled"]["text"]
+  assert sections["low_information"]["text"].endswith("none found") and sections["skipped"]["text"].endswith(
+      "none found")
+  planted = {os.path.join(MARKUP_IDENTITY, "1.png"), os.path.join("s40", MARKUP_FILE)}
+  assert any({os.path.relpath(pair["file_a"], pair["file_a"].rsplit(os.sep, 2)[0]),
+              os.path.relpath(pair["file_b"], pair["file_b"].rsplit(os.sep, 2)[0])} == planted
+             for pair in findings["near_duplicates"])  # the photo filed under two identities
+  assert sections["near_duplicates"]["thumbs"] == 2 * min(len(findings["near_duplicates"]), html.PAGE_ROWS)
+  assert sections["outliers"]["thumbs"] == min(len(findings["outliers"]), html.PAGE_ROWS) > 0
+  assert all(name in sections["suspected_mislabeled"]["text"] for name in
+             {item["label_name"] for item in findings["suspected_mislabeled"][:20]})
+  clicked = tmp_path / "clicked.html"  # "show all" reveals every row the page holds
+  clicked.write_text(path.read_text().replace('document.body.dataset.ready = "1";',
+                                              'document.querySelector("button.show-all").click();\n'
+                                              'document.body.dataset.ready = "1";'))
+  after = _Dom(_browser("--dump-dom", clicked.as_uri())[0]).sections["suspected_mislabeled"]["text"]
+  assert f"showing {total} of {total}" in after and "show all" not in after
+
+
 def test_screenshot_shows_the_plots(page, tmp_path):
-  path, _, _ = page
+  path, _, _, _ = page
   shot = tmp_path / "shot.png"
   _browser(f"--screenshot={shot}", "--window-size=1200,1400", path.as_uri())
   pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
@@ -69,7 +161,7 @@ def test_screenshot_shows_the_plots(page, tmp_path):
 
 
 def test_the_checks_catch_a_broken_script(page, tmp_path):
-  path, _, _ = page
+  path, _, _, _ = page
   broken = tmp_path / "broken.html"
   ready = "document.body.dataset.ready"
   broken.write_text(path.read_text().replace(ready, "undefinedFunction();\n" + ready))

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 import facequal_jax as fq
-from configs import pretrain_paco, proxy_arcface
+from facequal_jax.configs import pretrain_paco, proxy_arcface
 from facequal_jax.training import loop, mim, proxy
 
 

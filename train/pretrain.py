@@ -1,4 +1,4 @@
-r"""Pretrains the MIM face encoder: `python -m train.pretrain --config=configs/pretrain_paco.py:tiny --workdir=DIR`.
+r"""Pretrains the MIM face encoder: `python -m train.pretrain --config=pretrain_paco:tiny --workdir=DIR`.
 
 Resumes from the newest checkpoint in DIR/checkpoints; metrics go to
 DIR/metrics.jsonl and the log (loss terms, code usage, images/s); at the end
@@ -10,12 +10,14 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from facequal_jax import sharding
+from facequal_jax import console, sharding
 from facequal_jax.training import mim
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/pretrain_paco.py:tiny.")
+console.prepare_argv(default_config="pretrain_paco:tiny")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (pretrain_paco[:VARIANT]) "
+                                          "or a config file, PATH[:ARG]; default: pretrain_paco:tiny.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and metrics go here.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-r"""Runs the IQ validation experiment: `python -m train.protocol --config=configs/protocol_lfw.py --workdir=DIR`.
+r"""Runs the IQ validation experiment: `python -m train.protocol --config=protocol_lfw --workdir=DIR`.
 
 Writes DIR/protocol.{md,csv,json,svg}; each variant's proxy and result live in
 DIR/variants/NAME/, so an interrupted run resumes at the variant (and the step)
@@ -7,11 +7,14 @@ where it stopped.
 from absl import app, flags
 from ml_collections import config_flags
 
+from facequal_jax import console
 from facequal_jax.jobs import experiment
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/protocol_lfw.py or …:smoke.")
+console.prepare_argv(default_config="protocol_lfw")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (protocol_lfw[:VARIANT]) "
+                                          "or a config file, PATH[:ARG]; default: protocol_lfw.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Results, checkpoints and the table go here.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):

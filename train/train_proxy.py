@@ -1,11 +1,11 @@
 r"""Trains the ArcFace proxy on an identity-folder dataset:
-`python -m train.train_proxy --config=configs/proxy_arcface.py:tiny --workdir=DIR`.
+`python -m train.train_proxy --config=proxy_arcface:tiny --workdir=DIR`.
 
 Identities with fewer than `config.data.min_images` images are left out.
 Resumes from DIR/checkpoints; logs loss and images/s to DIR/metrics.jsonl; at
 the end writes the training faces' embeddings with their labels to
 DIR/embeddings.npz, which
-`python -m facequal_jax --config=configs/iq.py --config.data.embeddings=DIR/embeddings.npz` scores.
+`python -m facequal_jax --config.data.embeddings=DIR/embeddings.npz` scores.
 """
 import os
 
@@ -13,14 +13,16 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from facequal_jax import files, sharding
+from facequal_jax import console, files, sharding
 from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.training import proxy
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/proxy_arcface.py:tiny.")
+console.prepare_argv(default_config="proxy_arcface:tiny")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (proxy_arcface[:VARIANT]) "
+                                          "or a config file, PATH[:ARG]; default: proxy_arcface:tiny.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics and embeddings go here.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv):

@@ -20,13 +20,12 @@ import os
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
-from absl import logging
 
 from facequal_jax import files
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.variants import View
-from facequal_jax.progress import Progress
+from facequal_jax.progress import LOGGER as PROGRESS_LOG, Progress
 
 MANIFEST, CHUNKS, RESULT = "extract.json", "chunks", "embeddings.npz"
 
@@ -123,8 +122,8 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
 
   num_chunks = -(-len(view) // chunk_rows)
   done = [n for n in range(num_chunks) if os.path.exists(_chunk_path(out_dir, n))]
-  if done:
-    logging.info("extraction: resuming, %d of %d chunks already in %s", len(done), num_chunks, out_dir)
+  if done and len(done) < num_chunks:
+    PROGRESS_LOG.info("resuming: %d of %d chunks already in %s", len(done), num_chunks, out_dir)
   progress = Progress("embedding", total=len(view), unit="images",
                       done=sum(min(chunk_rows, len(view) - n * chunk_rows) for n in done))
   for number in range(num_chunks):

@@ -30,13 +30,15 @@ from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from facequal_jax.errors import DataError, MissingFile
+
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
 _LENGTH_MASK = (1 << 29) - 1
 _HEADER = struct.Struct("<IfQQ")
 
 
-class RecordIOError(ValueError):
+class RecordIOError(DataError):
   """A malformed pack; the message names the file and byte offset."""
 
 
@@ -125,7 +127,7 @@ class RecordIOReader:
 
   def __init__(self, path: str, idx_path: Optional[str] = None):
     if not os.path.exists(path):
-      raise FileNotFoundError(f"RecordIO file {path!r} does not exist")
+      raise MissingFile(f"RecordIO file {path!r} does not exist")
     self.path = path
     self.size = os.path.getsize(path)
     self._file = open(path, "rb")

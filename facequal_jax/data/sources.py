@@ -14,6 +14,7 @@ from typing import List, Tuple
 import numpy as np
 
 from facequal_jax.data import recordio
+from facequal_jax.errors import DataError, MissingFile
 
 
 class ImageFolderSource:
@@ -27,7 +28,7 @@ class ImageFolderSource:
 
   def __init__(self, root: str):
     if not os.path.isdir(root):
-      raise FileNotFoundError(f"image folder {root!r} does not exist or is not a folder")
+      raise MissingFile(f"image folder {root!r} does not exist or is not a folder")
     self.root = root
     self.listing_skipped: List[Tuple[str, str]] = []
     self.identity_names: List[str] = []
@@ -48,6 +49,9 @@ class ImageFolderSource:
           continue
         paths.append(item.path)
         labels.append(label)
+    if not paths:
+      raise DataError(f"image folder {root!r} holds no images: expected ROOT/<identity>/<image> "
+                      f"({len(self.identity_names)} identity folders, all empty)")
     self.paths = paths
     self.labels = np.asarray(labels, np.int64)
 

@@ -25,6 +25,8 @@ from facequal_jax.encoders import face_resnet
 from facequal_jax.encoders.base import Encoder
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
 from facequal_jax.encoders.loading import load_encoder
+from facequal_jax.errors import UsageError
+from facequal_jax.progress import Stages
 
 ENCODER_FILE, EMBEDDINGS_DIR = "encoder.npz", "embeddings"
 
@@ -37,7 +39,7 @@ def build_source(data: ml_collections.ConfigDict, workdir: str):
   """The one face source the config names (none: the bundled ORL faces), and a description of it."""
   named = [key for key in ("images", "rec", "tfds") if data[key]]
   if len(named) > 1:
-    raise ValueError(f"give exactly one of data.images, data.rec, data.tfds (got {named})")
+    raise UsageError(f"give at most one of data.images, data.rec, data.tfds (got {', '.join(named)})")
   if not named:
     return orl.orl_source(), {"builtin": "ORL faces (Olivetti Research Laboratory)"}
   if data.images:
@@ -45,7 +47,7 @@ def build_source(data: ml_collections.ConfigDict, workdir: str):
   if data.rec:
     return RecordIOSource(data.rec), {"rec": os.path.abspath(data.rec)}
   if not data.tfds_dir:
-    raise ValueError("data.tfds needs data.tfds_dir, the folder holding the prepared dataset")
+    raise UsageError("data.tfds needs data.tfds_dir, the folder holding the prepared dataset")
   from facequal_jax.data.tfds_data import TfdsSource  # pylint: disable=import-outside-toplevel  (optional extra)
   source = TfdsSource(data.tfds, data.tfds_dir, os.path.join(workdir, "tfds_cache"), split=data.tfds_split)
   return source, {"tfds": data.tfds, "tfds_dir": os.path.abspath(data.tfds_dir), "split": data.tfds_split}
@@ -71,7 +73,7 @@ def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
   """
   name, align = config.encoder.name, config.preprocess.align
   if align not in align_lib.ALIGN_MODES + ("auto",):
-    raise ValueError(f"preprocess.align must be one of 'auto', {', '.join(map(repr, align_lib.ALIGN_MODES))}, "
+    raise UsageError(f"preprocess.align must be one of 'auto', {', '.join(map(repr, align_lib.ALIGN_MODES))}, "
                      f"got {align!r}")
   if align == "auto":
     align = "arcface" if config.data.rec else "detect"
@@ -135,6 +137,10 @@ class LabelledEmbeddings:
       (`data.label_noise`), or None.
     image_of: sample → uint8 face image, or None when there are no images.
     name_of: sample → file or record name, or None.
+    identity_names: label → identity name (folder, TFDS label or `names` of
+      the .npz), or None when the data has none.
+    original_labels: int64 [n] the labels before `data.label_noise` flipped
+      some, or None.
   """
   embeddings: np.ndarray
   labels: np.ndarray
@@ -145,19 +151,27 @@ class LabelledEmbeddings:
   flipped: Optional[np.ndarray] = None
   image_of: Optional[Callable[[int], np.ndarray]] = None
   name_of: Optional[Callable[[int], str]] = None
+  identity_names: Optional[List[str]] = None
+  original_labels: Optional[np.ndarray] = None
 
 
-def embed(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings:
+def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> LabelledEmbeddings:
   """Decodes, embeds (resumably) and describes the faces of the configured source."""
-  source, description = build_source(config.data, workdir)
-  view = build_view(source, config.data)
+  with stages("listing", "listing the faces"):
+    source, description = build_source(config.data, workdir)
+    view = build_view(source, config.data)
+  if config.k >= len(view):
+    raise UsageError(f"k={config.k} needs more than {config.k} images, and the data has {len(view)}: "
+                     "lower --config.k")
   name, align = choose_embedding(config)
   face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels, align)
-  encoder = make_encoder(name, view, face, config, workdir)
-  result = extract.extract_embeddings(
-      view, encoder, encoder.fingerprint(), config.extract.dir or os.path.join(workdir, EMBEDDINGS_DIR),
-      face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
-      workers=config.extract.workers, result_path=os.path.join(workdir, EMBEDDINGS_DIR, extract.RESULT))
+  with stages("encoder", "fitting eigenfaces" if name == "eigenfaces" else f"loading the encoder {name}"):
+    encoder = make_encoder(name, view, face, config, workdir)
+  with stages("embedding", f"embedding {len(view):,} faces ({align} alignment)"):
+    result = extract.extract_embeddings(
+        view, encoder, encoder.fingerprint(), config.extract.dir or os.path.join(workdir, EMBEDDINGS_DIR),
+        face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
+        workers=config.extract.workers, result_path=os.path.join(workdir, EMBEDDINGS_DIR, extract.RESULT))
   skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
   skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
   description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,
@@ -171,7 +185,8 @@ def embed(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings
     return face(preprocess.decode(source.read(int(result.source_rows[sample]))))
 
   return LabelledEmbeddings(result.embeddings, result.labels, description, skipped, no_face, result.pixel_std,
-                            flipped, image_of, lambda sample: source.describe(int(result.source_rows[sample])))
+                            flipped, image_of, lambda sample: source.describe(int(result.source_rows[sample])),
+                            list(source.identity_names), source.labels[result.source_rows])
 
 
 def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDict):
@@ -181,18 +196,26 @@ def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDic
   view = variants.flip_labels(variants.View(None, np.arange(len(data.labels)), data.labels),
                               config.data.label_noise, config.data.noise_seed)
   description = dict(data.description, num_flipped=int(view.flipped.sum()))
-  return dataclasses.replace(data, labels=view.labels, description=description, flipped=view.flipped)
+  return dataclasses.replace(data, labels=view.labels, description=description, flipped=view.flipped,
+                             original_labels=data.labels)
 
 
-def load(config: ml_collections.ConfigDict, workdir: str) -> LabelledEmbeddings:
+def load(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages] = None) -> LabelledEmbeddings:
   """The configured data: an .npz of embeddings, or faces (an image source or the bundled ORL faces) embedded."""
+  stages = stages or Stages()
   if not config.data.embeddings:
     if jax.process_count() > 1:
-      raise ValueError("faces are embedded by one process: extract first, then run IQ "
+      raise UsageError("faces are embedded by one process: extract first, then run IQ "
                        "multi-process on WORKDIR/embeddings/embeddings.npz")
-    return embed(config, workdir)
+    return embed(config, workdir, stages)
   if has_image_source(config.data):
-    raise ValueError("give data.embeddings or an image source, not both")
-  embeddings, labels = files.load_embeddings_npz(config.data.embeddings)
-  data = LabelledEmbeddings(embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}, [])
+    raise UsageError("give data.embeddings or an image source, not both")
+  with stages("loading", f"reading {config.data.embeddings}"):
+    embeddings, labels = files.load_embeddings_npz(config.data.embeddings)
+    names = files.load_identity_names(config.data.embeddings, labels)
+  if config.k >= len(labels):
+    raise UsageError(f"k={config.k} needs more than {config.k} rows, and {config.data.embeddings} has "
+                     f"{len(labels)}: lower --config.k")
+  data = LabelledEmbeddings(embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}, [],
+                            identity_names=names)
   return _with_label_noise(data, config)

@@ -1,9 +1,8 @@
 """The IQ job behind `python -m facequal_jax`: config in, report files out; several data sets compared."""
 import copy
-import json
 import os
 import time
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import jax
 import ml_collections
@@ -11,51 +10,39 @@ import numpy as np
 from absl import logging
 
 from facequal_jax import files, sharding
-from facequal_jax.jobs import inputs
+from facequal_jax.jobs import findings as findings_lib
+from facequal_jax.jobs import inputs, preflight
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics import diagnostics
-from facequal_jax.metrics.consistency import IdentityTable
 from facequal_jax.metrics.quality import IQReport, intrinsic_quality
+from facequal_jax.progress import Stages
 from facequal_jax.report import html as html_report
 
 REPORT, HTML, IDENTITIES, PER_SAMPLE = "report.json", "report.html", "identities.csv", "per_sample.npz"
 
-
-def _with_file_names(findings: dict, name_of) -> dict:
-  """Findings with the file (or record) name beside every sample row."""
-  if not name_of:
-    return findings
-  out = dict(findings)
-  for key in ("suspected_mislabeled", "near_duplicates", "outliers", "low_information"):
-    out[key] = [dict(item, **{field.replace("sample", "file"): name_of(item[field])
-                              for field in ("sample", "sample_a", "sample_b") if field in item})
-                for item in findings[key]]
-  return out
+IDENTITY_COLUMNS = ("identity", "name", "num_images", "mean_consistency", "top_foreign_identity",
+                    "top_foreign_name", "top_foreign_share")
 
 
-def injected_noise_recovery(findings: dict, flipped: np.ndarray, rows: np.ndarray) -> dict:
-  """How well `suspected_mislabeled` finds labels flipped on purpose: precision among the top (at most
-  100) suspects, and recall of all suspects."""
-  flipped_rows = set(np.asarray(rows)[flipped[rows]].tolist())
-  suspects = [item["sample"] for item in findings["suspected_mislabeled"]]
-  top = suspects[:100]
-  return {"num_flipped": len(flipped_rows), "num_suspects": len(suspects), "num_top": len(top),
-          "precision_at_100": sum(s in flipped_rows for s in top) / max(len(top), 1),
-          "recall": sum(s in flipped_rows for s in suspects) / max(len(flipped_rows), 1)}
-
-
-def write_outputs(report: IQReport, findings: dict, workdir: str, extra: dict) -> None:
-  """Writes report.json, identities.csv and per_sample.npz into `workdir`, each atomically."""
+def write_outputs(report: IQReport, findings: dict, workdir: str, identity_name: Callable[[int], str],
+                  extra: dict) -> None:
+  """Writes report.json, identities.csv (with identity names) and per_sample.npz into `workdir`, atomically."""
   summary = report.to_dict()
   summary.update(extra)
   summary.update(findings)
   summary["eigenvalues"] = report.spectrum.eigenvalues.tolist()
   files.write_json(os.path.join(workdir, REPORT), summary)
-  files.write_csv(os.path.join(workdir, IDENTITIES), IdentityTable.COLUMNS, report.identities.rows())
+  files.write_csv(os.path.join(workdir, IDENTITIES), IDENTITY_COLUMNS, named_identity_rows(report, identity_name))
   rows = report.sample_rows
   files.write_npz(os.path.join(workdir, PER_SAMPLE), row=rows, label=report.labels,
                consistency=report.per_sample_consistency, singleton=report.singleton,
                neighbor_rows=rows[report.neighbors.indices], neighbor_scores=report.neighbors.scores)
+
+
+def named_identity_rows(report: IQReport, identity_name: Callable[[int], str]) -> List[tuple]:
+  """identities.csv rows: `IdentityTable.rows()` with the identity's and its top foreign identity's names."""
+  return [(identity, identity_name(identity), images, mean, foreign, identity_name(foreign) if foreign >= 0 else "",
+           share) for identity, images, mean, foreign, share in report.identities.rows()]
 
 
 def search_settings(config: ml_collections.ConfigDict) -> SearchSettings:
@@ -63,53 +50,101 @@ def search_settings(config: ml_collections.ConfigDict) -> SearchSettings:
   return SearchSettings(**config.knn.to_dict())
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> Tuple[IQReport, dict]:
+def run(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages] = None) -> Tuple[IQReport, dict]:
   """Computes IQ and the diagnostics as configured; process 0 writes the outputs into `workdir`.
 
+  Everything checkable is checked first (`preflight.check`): a bad field or
+  input raises a `UsageError` / `DataError` before any compute.
+
+  Args:
+    stages: announces and times the stages (a new one if None); report.json
+      records their wall times under `stage_seconds`.
+
   Returns:
-    (the report, the report.json findings: diagnostics keyed as there, samples as input rows).
+    (the report, the report.json findings: diagnostics keyed as there, samples
+    as input rows, with file and identity names; `skipped` and `no_face_found`).
   """
-  start = time.perf_counter()
+  start, stages = time.perf_counter(), stages or Stages()
+  earlier = dict(stages.seconds)  # a shared `stages` may have timed other runs already
+  preflight.check(config, workdir)
   settings = search_settings(config)
-  data = inputs.load(config, workdir)
+  data = inputs.load(config, workdir, stages)
   mesh = sharding.make_mesh(config.mesh.num_devices)
   logging.info("IQ of %d × %d embeddings, %d labels, on %d devices (%d processes)", *data.embeddings.shape,
                len(np.unique(data.labels)), sharding.mesh_size(mesh), jax.process_count())
-  report = intrinsic_quality(
-      data.embeddings, data.labels, k=config.k, alpha=config.alpha, mesh=mesh, settings=settings,
-      singletons=config.singletons, subset_size=config.subset.size,
-      images_per_identity=config.subset.images_per_identity, min_images=config.subset.min_images,
-      seed=config.subset.seed)
-  found = diagnostics.diagnose(report, data.embeddings, diagnostics.Thresholds(**config.diagnostics.to_dict()),
-                               data.pixel_std)
-  findings = _with_file_names(found, data.name_of)
-  if data.flipped is not None:
-    findings["injected_noise_recovery"] = injected_noise_recovery(findings, data.flipped, report.sample_rows)
+  with stages("search", f"searching the {config.k} nearest neighbours of {len(data.labels):,} samples, "
+                        "and the spectrum"):
+    report = intrinsic_quality(
+        data.embeddings, data.labels, k=config.k, alpha=config.alpha, mesh=mesh, settings=settings,
+        singletons=config.singletons, subset_size=config.subset.size,
+        images_per_identity=config.subset.images_per_identity, min_images=config.subset.min_images,
+        seed=config.subset.seed)
+  with stages("diagnostics", "looking for mislabelled samples, duplicates, merges, splits and outliers"):
+    found = diagnostics.diagnose(report, data.embeddings,
+                                 diagnostics.Thresholds(**config.diagnostics.to_dict()), data.pixel_std)
+    identity_name = findings_lib.identity_namer(data.identity_names)
+    findings = findings_lib.named_findings(found, data.name_of, identity_name, data.flipped, data.original_labels)
+    findings.update(skipped=data.skipped, no_face_found=data.no_face)
+    if data.flipped is not None:
+      findings["injected_noise_recovery"] = findings_lib.injected_noise_recovery(findings, data.flipped,
+                                                                                 report.sample_rows)
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    html_report.write(os.path.join(workdir, HTML), report, found, image_of=data.image_of, name_of=data.name_of,
-                      note=json.dumps(data.description), no_face=[item["file"] for item in data.no_face])
-    write_outputs(report, findings, workdir, {"data": data.description, "skipped": data.skipped,
-                                              "no_face_found": data.no_face,
-                                              "subset": config.subset.to_dict(),
-                                              "num_devices": sharding.mesh_size(mesh),
-                                              "seconds": time.perf_counter() - start})
+    with stages("report", "writing the report"):
+      html_report.write(os.path.join(workdir, HTML), report, findings, image_of=data.image_of, name_of=data.name_of,
+                        identity_name=identity_name, note=describe_data(data.description, len(data.skipped)),
+                        no_face=[item["file"] for item in data.no_face], skipped=data.skipped)
+    write_outputs(report, findings, workdir, identity_name,
+                  {"data": data.description, "subset": config.subset.to_dict(), "num_devices": sharding.mesh_size(mesh),
+                   "seconds": time.perf_counter() - start, "stage_seconds": {
+                       name: seconds - earlier.get(name, 0.0) for name, seconds in stages.seconds.items()
+                       if seconds > earlier.get(name, 0.0)}})
   return report, findings
+
+
+def describe_data(description: dict, num_skipped: int = 0) -> str:
+  """report.json's `data` section as one readable line (the page's subtitle)."""
+  if "builtin" in description:
+    where = f"the bundled {description['builtin']}"
+  elif "images" in description:
+    where = f"the image folder {description['images']}"
+  elif "rec" in description:
+    where = f"the RecordIO pack {description['rec']}"
+  elif "tfds" in description:
+    where = f"the TFDS dataset {description['tfds']} ({description['split']}) in {description['tfds_dir']}"
+  else:
+    where = f"the embeddings {description['embeddings']}"
+  parts = [where]
+  if "num_files" in description:
+    parts.append(f"{description['num_files']:,} files")
+  if "encoder" in description:
+    preprocess = description.get("preprocess", {})
+    parts.append(f"embedded by {description['encoder']['name']} ({preprocess.get('align', '?')} alignment, "
+                 f"{preprocess.get('size', '?')} px {preprocess.get('channels', '')})")
+  if description.get("num_flipped"):
+    parts.append(f"{description['num_flipped']:,} labels flipped on purpose")
+  if num_skipped:
+    parts.append(f"{num_skipped:,} files skipped")
+  return "; ".join(parts)
 
 
 COMPARE_COLUMNS = ("name", "iq", "consistency", "effective_rank_normalized", "effective_rank", "rankme",
                    "stable_rank", "alpha_req", "estimated_noise_rate", "num_samples", "num_identities")
 
 
-def compare(entries: Sequence[Tuple[str, ml_collections.ConfigDict]], workdir: str) -> List[dict]:
+def compare(entries: Sequence[Tuple[str, ml_collections.ConfigDict]], workdir: str,
+            stages: Optional[Stages] = None) -> List[dict]:
   """Runs each (name, config) into `workdir/name`; writes compare.{md,csv,json}, ranked by IQ.
+
+  Every entry is checked (`preflight.check`) before the first one runs.
 
   Returns:
     The rows, best IQ first, with the COMPARE_COLUMNS.
   """
+  for name, config in entries:
+    preflight.check(config, os.path.join(workdir, name))
   rows = []
   for name, config in entries:
-    report, findings = run(config, os.path.join(workdir, name))
+    report, findings = run(config, os.path.join(workdir, name), stages)
     rows.append(dict(report.to_dict(), name=name, estimated_noise_rate=findings["estimated_noise_rate"],
                      injected_noise_recovery=findings.get("injected_noise_recovery")))
   rows.sort(key=lambda row: -row["iq"])

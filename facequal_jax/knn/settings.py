@@ -11,13 +11,15 @@ from typing import Optional
 
 import jax
 
+from facequal_jax.errors import UsageError
+
 PRECISIONS = ("float32", "bfloat16")
 KERNELS = ("auto", "xla", "pallas", "pallas_interpret")
 
 
 def _check_positive_int(name: str, value, minimum: int) -> None:
   if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-    raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,16 +51,16 @@ class SearchSettings:
 
   def __post_init__(self):
     if self.precision not in PRECISIONS:
-      raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {self.precision!r}")
+      raise UsageError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {self.precision!r}")
     if self.kernel not in KERNELS:
-      raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNELS))}, got {self.kernel!r}")
+      raise UsageError(f"kernel must be one of {', '.join(map(repr, KERNELS))}, got {self.kernel!r}")
     if self.kernel.startswith("pallas") and self.precision != "bfloat16":
-      raise ValueError(f"kernel={self.kernel!r} makes bf16 candidates: use precision='bfloat16' with it")
+      raise UsageError(f"kernel={self.kernel!r} makes bf16 candidates: use precision='bfloat16' with it")
     _check_positive_int("margin", self.margin, 0)
     _check_positive_int("block", self.block, 16)
     _check_positive_int("chunk_tiles", self.chunk_tiles, 1)
     if not isinstance(self.symmetric, bool):
-      raise ValueError(f"symmetric must be True or False, got {self.symmetric!r}")
+      raise UsageError(f"symmetric must be True or False, got {self.symmetric!r}")
 
   @classmethod
   def merged(cls, settings: Optional["SearchSettings"] = None, **overrides) -> "SearchSettings":

@@ -13,6 +13,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from facequal_jax.errors import UsageError
+
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
@@ -41,6 +43,18 @@ class Thresholds:
   merge_similarity: float = 0.95
   low_information_std: float = 8.0
   max_items: int = 1000
+
+  def __post_init__(self):
+    ranges = {"mislabel_share": (0.0, 1.0), "duplicate_similarity": (-1.0, 1.0),
+              "merge_similarity": (-1.0, 1.0), "low_information_std": (0.0, 255.0)}
+    for name, (low, high) in ranges.items():
+      value = getattr(self, name)
+      if not isinstance(value, (int, float)) or not low <= value <= high:
+        raise UsageError(f"diagnostics.{name} must be a number in [{low:g}, {high:g}], got {value!r}")
+    for name in ("merge_links", "max_items"):
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"diagnostics.{name} must be an integer >= 1, got {value!r}")
 
 
 def _foreign_majority(indices: np.ndarray, labels: np.ndarray, chunk: int = 65536):
@@ -133,31 +147,37 @@ def _components(num_nodes: int, edges_a: np.ndarray, edges_b: np.ndarray) -> np.
       return component
 
 
-def split_candidates(labels, indices, thresholds: Thresholds) -> List[dict]:
+def split_candidates(labels, indices, thresholds: Thresholds, examples_per_group: int = 4) -> List[dict]:
   """Identities whose images fall apart into several groups of the same-label k-NN graph.
 
   Two images of an identity are joined when either lists the other among its
   k neighbours; an identity whose images form more than one component with at
   least two images each is a split candidate, ranked by the share of its
-  images outside its largest component.
+  images outside its largest component. `group_examples` holds the first
+  `examples_per_group` positions of each group, largest group first.
   """
   rows, slots = np.nonzero(labels[indices] == labels[:, None])
   component = _components(len(labels), rows, indices[rows, slots])
   roots, sizes = np.unique(component, return_counts=True)
   groups = sizes >= 2
-  identity_of_group, group_size = labels[roots[groups]], sizes[groups]
+  root_of_group, group_size = roots[groups], sizes[groups]
+  identity_of_group = labels[root_of_group]
   order = np.lexsort((-group_size, identity_of_group))  # by identity, largest group first
-  identity_of_group, group_size = identity_of_group[order], group_size[order]
+  root_of_group, identity_of_group, group_size = root_of_group[order], identity_of_group[order], group_size[order]
   starts = np.r_[0, np.flatnonzero(np.diff(identity_of_group)) + 1]
   identity_sizes = dict(zip(*np.unique(labels, return_counts=True)))
+  members = np.argsort(component, kind="stable")  # positions grouped by component, in order within each
+  first_member = np.searchsorted(component[members], root_of_group)
   out = []
   for start, found in zip(starts, np.split(group_size, starts[1:])):
     if len(found) < 2:
       continue
     identity = int(identity_of_group[start])
     total = int(identity_sizes[identity])
+    examples = [members[first: first + min(size, examples_per_group)].tolist()
+                for first, size in zip(first_member[start: start + len(found)], found)]
     out.append({"identity": identity, "num_images": total, "group_sizes": found.tolist(),
-                "outside_largest": float(1 - found[0] / total)})
+                "outside_largest": float(1 - found[0] / total), "group_examples": examples})
   out.sort(key=lambda item: (-item["outside_largest"], item["identity"]))
   return out[:thresholds.max_items]
 
@@ -217,7 +237,8 @@ def estimated_noise_rate(labels, indices, consistency, singleton, thresholds: Th
 
 def _in_input_rows(found: dict, rows: np.ndarray, labels: np.ndarray, indices: np.ndarray,
                    examples: int = 4) -> dict:
-  """Position-based findings → input rows, with each suspect's neighbours and example rows of merge pairs."""
+  """Position-based findings → input rows, with each suspect's neighbours and example rows of merge pairs
+  and split groups."""
   out = dict(found)
   out["suspected_mislabeled"] = [dict(item, sample=int(rows[item["sample"]]),
                                       neighbors=rows[indices[item["sample"]]].tolist(),
@@ -227,6 +248,8 @@ def _in_input_rows(found: dict, rows: np.ndarray, labels: np.ndarray, indices: n
                             for item in found["near_duplicates"]]
   for key in ("outliers", "low_information"):
     out[key] = [dict(item, sample=int(rows[item["sample"]])) for item in found[key]]
+  out["split_candidates"] = [dict(item, group_examples=[rows[group].tolist() for group in item["group_examples"]])
+                             for item in found["split_candidates"]]
   out["merge_candidates"] = [dict(item, examples_a=rows[labels == item["identity_a"]][:examples].tolist(),
                                   examples_b=rows[labels == item["identity_b"]][:examples].tolist())
                              for item in found["merge_candidates"]]

@@ -8,6 +8,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from facequal_jax import checks, sharding
+from facequal_jax.errors import DataError, UsageError
 from facequal_jax.knn.candidates import Neighbors
 from facequal_jax.knn.search import place, self_search
 from facequal_jax.knn.settings import SearchSettings
@@ -106,9 +107,9 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
   settings = SearchSettings.merged(settings, precision=precision, margin=margin, block=block,
                                    chunk_tiles=chunk_tiles, symmetric=symmetric, kernel=kernel)
   if not 0.0 <= alpha <= 1.0:
-    raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    raise UsageError(f"alpha must be in [0, 1], got {alpha}")
   if singletons not in SINGLETON_POLICIES:
-    raise ValueError(f"singletons must be one of {SINGLETON_POLICIES}, got {singletons!r}")
+    raise UsageError(f"singletons must be one of {SINGLETON_POLICIES}, got {singletons!r}")
   embeddings = checks.check_embeddings(embeddings)
   labels = checks.check_labels(labels, embeddings.shape[0])
   if subset_size:
@@ -128,7 +129,7 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
   singleton = counts[inverse] == 1
   scored = ~singleton if singletons == "exclude" else np.ones_like(singleton)
   if not scored.any():
-    raise ValueError("every identity has a single sample: neighbour consistency needs identities with "
+    raise DataError("every identity has a single sample: neighbour consistency needs identities with "
                      ">= 2 samples (or singletons='include')")
   consistency = float(per_sample[scored].mean(dtype=np.float64))
   return IQReport(

@@ -1,16 +1,25 @@
-"""report.html: one self-contained page (inline SVG, PNG thumbnails and script; opens offline)."""
+"""report.html: one self-contained page (inline SVG, PNG thumbnails and script; opens offline).
+
+Everything that comes from users' files — identity names, file paths — is
+escaped wherever it appears: HTML text and attributes via `html.escape`, and
+the JSON data block with `<`, `>` and `&` written as `\\u003c` … so no name can
+close the script element.
+"""
 import base64
 import html
 import io as bytes_io
 import json
-from typing import Callable, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image
 
 from facequal_jax import files
 from facequal_jax.metrics.quality import IQReport
+from facequal_jax.progress import Progress
 from facequal_jax.report import plots
+
+WEAK_CONSISTENCY = 0.7  # below it, the flagged share says more about the encoder than about the labels
 
 HEADLINES = (
     ("iq", "IQ", "Intrinsic Quality, α · Consis + (1 − α) · r̃: higher means a cleaner, richer training set."),
@@ -21,14 +30,17 @@ HEADLINES = (
     ("rankme", "RankMe", "The same entropy rank computed on the singular values of the embeddings (a baseline)."),
     ("stable_rank", "stable rank", "Sum of the eigenvalues over the largest one (a baseline)."),
     ("alpha_req", "α-ReQ", "Decay exponent of the eigenvalue spectrum: larger means faster collapse (a baseline)."),
-    ("estimated_noise_rate", "estimated label noise", "Share of samples whose neighbours side with one other "
-     "identity more than with their own: an estimate of the fraction of wrong labels."),
+    ("estimated_noise_rate", "flagged share (label-noise estimate)", "Share of samples the suspect rule flags "
+     "(neighbours side with one other identity more than with their own): an estimate of the share of wrong "
+     f"labels when the encoder separates identities well (Consis ≥ {WEAK_CONSISTENCY} on clean data)."),
     ("num_samples", "samples", "Samples evaluated."),
     ("num_identities", "identities", "Distinct identity labels."),
     ("num_singletons", "singletons", "Samples whose identity has one image: left out of Consis."),
 )
 
 MAX_TABLE_IDENTITIES = 2000  # rows of the per-identity table on the page
+SHOWN_ROWS = 20  # rows of a finding shown at first; "show all" reveals the rest the page holds
+PAGE_ROWS = 100  # rows of a finding the page holds (report.json has them all)
 
 _SCRIPT = """
 window.onerror = function () { document.body.dataset.errors = String(Number(document.body.dataset.errors) + 1); };
@@ -48,6 +60,14 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     cell.addEventListener("click", function () { sortTable(table, column, cell.dataset.numeric == "1"); });
   });
 });
+document.querySelectorAll("button.show-all").forEach(function (button) {
+  button.addEventListener("click", function () {
+    var section = button.closest("section");
+    section.querySelectorAll("tr.more").forEach(function (row) { row.classList.remove("more"); });
+    section.querySelector(".shown").textContent = section.dataset.total;
+    button.remove();
+  });
+});
 document.body.dataset.ready = "1";
 """
 
@@ -57,10 +77,14 @@ table { border-collapse: collapse; margin: 8px 0 20px; font-size: 13px; }
 td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: middle; }
 th { background: #f3f3f3; }
 table.sortable th { cursor: pointer; }
+tr.more { display: none; }
 .plots svg { margin-right: 16px; }
 img.thumb { height: 56px; margin: 1px; border: 2px solid transparent; }
 img.own { border-color: #2ca02c; } img.foreign { border-color: #d62728; }
 .note { color: #666; font-size: 12px; }
+.warning { background: #fff4e5; border-left: 4px solid #f0a030; padding: 6px 10px; }
+.count { color: #666; font-size: 13px; font-weight: normal; }
+.original { color: #9467bd; }
 """
 
 
@@ -73,144 +97,221 @@ def thumbnail(image: np.ndarray, height: int = 56) -> str:
   return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence], numeric: Sequence[bool], css: str = "") -> str:
-  head = "".join(f'<th data-numeric="{int(n)}">{html.escape(c)}</th>' for c, n in zip(columns, numeric))
-  body = []
-  for row in rows:
-    cells = []
-    for value in row:
-      shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-      cells.append(f'<td data-value="{html.escape(str(value), quote=True)}">{html.escape(shown)}</td>')
-    body.append("<tr>" + "".join(cells) + "</tr>")
-  return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+def _text(value) -> str:
+  return html.escape(str(value), quote=True)
 
 
-def _pictures(rows: Sequence[int], image_of, name_of, css: Sequence[str] = ()) -> str:
-  """Thumbnails of input rows, each titled with its name; `css` gives each an extra class."""
-  css = list(css) or [""] * len(rows)
-  return "".join(f'<img class="thumb {kind}" src="{thumbnail(image_of(int(row)))}" '
-                 f'title="{html.escape(name_of(int(row)), quote=True)}">' for row, kind in zip(rows, css))
+def _number(value) -> str:
+  if value is None:
+    return "—"
+  return f"{value:.4f}" if isinstance(value, float) else _text(value)
 
 
-def _suspects_section(findings: dict, image_of, name_of) -> str:
-  items = findings["suspected_mislabeled"][:20]
-  if not items:
-    return "<p>No sample looks mislabelled.</p>"
-  lines = ["<table><tr><th>sample</th><th>label → suggested</th><th>c_i</th><th>foreign share</th>"
-           + ("<th>the sample, then its neighbours (green: its label, red: another)</th>" if image_of else "")
-           + "</tr>"]
-  for item in items:
-    cells = (f"<td>{html.escape(name_of(item['sample']))}</td><td>{item['label']} → {item['suggested_label']}</td>"
-             f"<td>{item['consistency']:.2f}</td><td>{item['foreign_share']:.2f}</td>")
-    if image_of:
-      kinds = ["own" if label == item["label"] else "foreign" for label in item["neighbor_labels"]]
-      pictures = _pictures([item["sample"]], image_of, name_of) + _pictures(item["neighbors"], image_of, name_of, kinds)
-      cells += f"<td>{pictures}</td>"
-    lines.append(f"<tr>{cells}</tr>")
-  return "".join(lines) + "</table>"
+def _json_for_script(value) -> str:
+  """JSON that is safe inside <script>: no `<`, `>` or `&` can end the element or start markup."""
+  return json.dumps(value).replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def _merge_section(findings: dict, image_of, name_of) -> str:
-  items = findings["merge_candidates"][:10]
-  if not items:
-    return "<p>No identity pair is linked by mutual nearest neighbours.</p>"
-  lines = ["<table><tr><th>identities</th><th>centroid cosine</th><th>mutual links</th>"
-           + ("<th>images of each, side by side</th>" if image_of else "") + "</tr>"]
-  for item in items:
-    cells = (f"<td>{item['identity_a']} / {item['identity_b']}</td><td>{item['centroid_similarity']:.3f}</td>"
-             f"<td>{item['mutual_links']}</td>")
-    if image_of:
-      cells += (f"<td>{_pictures(item['examples_a'], image_of, name_of)}&nbsp;|&nbsp;"
-                f"{_pictures(item['examples_b'], image_of, name_of)}</td>")
-    lines.append(f"<tr>{cells}</tr>")
-  return "".join(lines) + "</table>"
+class _Page:
+  """Renders the sections; thumbnails are made once per input row (`thumbnails`) before rendering."""
+
+  def __init__(self, findings: dict, image_of, name_of, identity_name):
+    self.findings, self.image_of = findings, image_of
+    self.name_of = name_of or (lambda row: f"#{row}")
+    self.identity_name = identity_name or str
+    self.thumbs: Dict[int, str] = {}
+
+  def make_thumbnails(self, rows: Iterable[int]) -> None:
+    """Thumbnails of `rows` (decoded and aligned as embedded), with progress lines."""
+    wanted = sorted(set(int(row) for row in rows))
+    if not self.image_of or not wanted:
+      return
+    progress = Progress("report thumbnails", total=len(wanted), unit="faces", every_s=5.0)
+    for row in wanted:
+      self.thumbs[row] = thumbnail(self.image_of(row))
+      progress.advance(1)
+
+  def identity(self, label: int) -> str:
+    return _text(self.identity_name(int(label)))
+
+  def pictures(self, rows: Sequence[int], css: Sequence[str] = ()) -> str:
+    """Thumbnails of input rows, each titled with its name; `css` gives each an extra class."""
+    if not self.image_of:
+      return ""
+    css = list(css) or [""] * len(rows)
+    return "".join(f'<img class="thumb {kind}" src="{self.thumbs[int(row)]}" title="{_text(self.name_of(int(row)))}" '
+                   f'alt="{_text(self.name_of(int(row)))}">' for row, kind in zip(rows, css))
+
+  def section(self, key: str, heading: str, columns: Sequence[str], cells: Callable[[dict], List[str]],
+              empty: str = "none found") -> str:
+    """A finding's section: heading with its count, then "showing N of M" and a table, or `empty`."""
+    items = self.findings[key]
+    total = len(items)
+    if not total:
+      return (f'<section id="{key}" data-total="0"><h2>{heading} <span class="count">(0)</span></h2>'
+              f'<p class="none">{_text(empty)}</p></section>')
+    held = items[:PAGE_ROWS]
+    shown = min(SHOWN_ROWS, total)
+    rows = "".join(f'<tr{" class=more" if number >= SHOWN_ROWS else ""}>'
+                   + "".join(f"<td>{cell}</td>" for cell in cells(item)) + "</tr>"
+                   for number, item in enumerate(held))
+    button = f'<button class="show-all">show all {len(held)}</button>' if len(held) > shown else ""
+    beyond = (f' <span class="note">(the page holds the first {len(held)}; report.json lists all {total})</span>'
+              if total > len(held) else "")
+    return (f'<section id="{key}" data-total="{len(held)}"><h2>{heading} <span class="count">({total})</span></h2>'
+            f'<p class="showing">showing <span class="shown">{shown}</span> of {total}{beyond} {button}</p>'
+            f'<table><tr>{"".join(f"<th>{_text(c)}</th>" for c in columns)}</tr>{rows}</table></section>')
+
+  def suspect_cells(self, item: dict) -> List[str]:
+    label = f"{self.identity(item['label'])} → {self.identity(item['suggested_label'])}"
+    if "original_label" in item:
+      label += f'<br><span class="original">flipped on purpose; originally {self.identity(item["original_label"])}</span>'
+    cells = [_text(self.name_of(item["sample"])), label, f"{item['consistency']:.2f}", f"{item['foreign_share']:.2f}"]
+    if self.image_of:
+      kinds = ["own" if neighbour == item["label"] else "foreign" for neighbour in item["neighbor_labels"]]
+      cells.append(self.pictures([item["sample"]]) + " " + self.pictures(item["neighbors"], kinds))
+    return cells
+
+
+def _thumbnail_rows(findings: dict) -> List[int]:
+  """Every input row whose thumbnail the page shows."""
+  rows = []
+  for item in findings["suspected_mislabeled"][:PAGE_ROWS]:
+    rows += [item["sample"]] + list(item["neighbors"])
+  for item in findings["merge_candidates"][:PAGE_ROWS]:
+    rows += list(item["examples_a"]) + list(item["examples_b"])
+  for item in findings["split_candidates"][:PAGE_ROWS]:
+    rows += [row for group in item.get("group_examples", []) for row in group]
+  for item in findings["near_duplicates"][:PAGE_ROWS]:
+    rows += [item["sample_a"], item["sample_b"]]
+  for key in ("outliers", "low_information"):
+    rows += [item["sample"] for item in findings[key][:PAGE_ROWS]]
+  return rows
 
 
 def render(report: IQReport, findings: dict, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
-           name_of: Optional[Callable[[int], str]] = None, note: str = "", no_face: Sequence[str] = ()) -> str:
+           name_of: Optional[Callable[[int], str]] = None, note: str = "", no_face: Sequence[str] = (),
+           identity_name: Optional[Callable[[int], str]] = None, skipped: Sequence[dict] = ()) -> str:
   """The page for one IQ report and its findings (rendering only: nothing is computed here).
 
   Args:
     report: the IQ report; findings: `diagnostics.diagnose` output (samples
-      are input rows).
+      are input rows); a suspect with `original_label` shows it.
     image_of: optional input row → uint8 image, for thumbnails.
     name_of: optional input row → a name (file) for tables.
     note: a line under the title (where the data came from).
     no_face: files where face detection found no face (embedded from their centred crop).
+    identity_name: optional label → identity name (default: the label).
+    skipped: [{"file", "reason"}] inputs left out.
   """
-  name_of = name_of or (lambda row: f"#{row}")
+  page = _Page(findings, image_of, name_of, identity_name)
+  page.make_thumbnails(_thumbnail_rows(findings))
   values = report.to_dict()
   values["estimated_noise_rate"] = findings["estimated_noise_rate"]
-  headline = "".join(
-      f"<tr><th>{html.escape(label)}</th><td>{_shown(values[key])}</td><td class='note'>{html.escape(text)}</td></tr>"
-      for key, label, text in HEADLINES)
+  headline = "".join(f"<tr><th>{_text(label)}</th><td>{_number(values[key])}</td><td class='note'>{_text(text)}</td>"
+                     "</tr>" for key, label, text in HEADLINES)
+  warning = ""
+  if report.consistency < WEAK_CONSISTENCY:
+    warning = (f'<p class="warning" id="weak">Consis is {report.consistency:.2f}, below {WEAK_CONSISTENCY}: either '
+               "many labels are wrong or the encoder cannot tell these identities apart. The flagged share and "
+               "the suspects mean much only with an encoder that separates the identities (score a set you know "
+               "is clean with it first).</p>")
   k = report.k
   bins = (np.arange(k + 2) - 0.5) / k
   consistency_plot = plots.histogram(report.per_sample_consistency[~report.singleton], bins,
-                                     "per-sample consistency c_i", f"share of the {k} neighbours with the same label")
+                                     "per-sample consistency c_i", f"share of the {k} neighbours with the same label",
+                                     ylabel="samples")
   spectrum_plot = plots.spectrum(report.spectrum.eigenvalues, report.effective_rank, "eigenvalue spectrum (log)")
-  suspects = {}
-  for item in findings["suspected_mislabeled"]:
-    suspects[item["label"]] = suspects.get(item["label"], 0) + 1
-  identity_rows = [row + (suspects.get(int(row[0]), 0),) for row in report.identities.rows()]
-  shown_identities = f"all {len(identity_rows)}"
-  if len(identity_rows) > MAX_TABLE_IDENTITIES:  # the page stays light; identities.csv has them all
-    worst = np.argsort(report.identities.mean_consistency, kind="stable")[:MAX_TABLE_IDENTITIES]
-    identity_rows = [identity_rows[i] for i in np.sort(worst)]
-    shown_identities = f"the {MAX_TABLE_IDENTITIES} of {len(report.identities.identity)} with the lowest mean c_i"
-  identity_table = _table(report.identities.COLUMNS + ("suspected_mislabeled",), identity_rows,
-                          (True,) * (len(report.identities.COLUMNS) + 1), css="sortable")
-  duplicates = _table(("sample a", "sample b", "labels", "cosine"),
-                      [(name_of(d["sample_a"]), name_of(d["sample_b"]), f"{d['label_a']} / {d['label_b']}",
-                        d["similarity"]) for d in findings["near_duplicates"][:50]], (False, False, False, True))
-  outliers = _table(("sample", "mean neighbour cosine", "robust z"),
-                    [(name_of(o["sample"]), o["mean_neighbor_similarity"], o["robust_z"])
-                     for o in findings["outliers"][:50]], (False, True, True))
-  low_information = _table(("sample", "pixel standard deviation"),
-                           [(name_of(item["sample"]), item["pixel_std"])
-                            for item in findings["low_information"][:50]], (False, True))
-  splits = _table(("identity", "images", "groups", "share outside the largest"),
-                  [(s["identity"], s["num_images"], " + ".join(map(str, s["group_sizes"])), s["outside_largest"])
-                   for s in findings["split_candidates"][:50]], (True, True, False, True))
+  sections = [
+      page.section("suspected_mislabeled", "Suspected mislabelled samples",
+                   ["sample", "label → suggested", "c_i", "foreign share"]
+                   + (["the sample, then its neighbours (green: its label, red: another)"] if image_of else []),
+                   page.suspect_cells, "none found: no sample's neighbours side with another identity"),
+      page.section("merge_candidates", "Identities that may be one person",
+                   ["identities", "centroid cosine", "mutual links"] + (["images of each"] if image_of else []),
+                   lambda item: [f"{page.identity(item['identity_a'])} / {page.identity(item['identity_b'])}",
+                                 f"{item['centroid_similarity']:.3f}", str(item["mutual_links"])]
+                   + ([page.pictures(item["examples_a"]) + " | " + page.pictures(item["examples_b"])]
+                      if image_of else [])),
+      page.section("near_duplicates", "Near-duplicates across identities",
+                   ["sample a", "sample b", "identities", "cosine"] + (["the two images"] if image_of else []),
+                   lambda item: [_text(page.name_of(item["sample_a"])), _text(page.name_of(item["sample_b"])),
+                                 f"{page.identity(item['label_a'])} / {page.identity(item['label_b'])}",
+                                 f"{item['similarity']:.4f}"]
+                   + ([page.pictures([item["sample_a"], item["sample_b"]])] if image_of else [])),
+      page.section("split_candidates", "Identities that may be several people",
+                   ["identity", "images", "groups", "share outside the largest"]
+                   + (["examples of each group"] if image_of else []),
+                   lambda item: [page.identity(item["identity"]), str(item["num_images"]),
+                                 " + ".join(map(str, item["group_sizes"])), f"{item['outside_largest']:.2f}"]
+                   + ([" | ".join(page.pictures(group) for group in item.get("group_examples", []))]
+                      if image_of else [])),
+      page.section("outliers", "Outliers", ["sample", "mean neighbour cosine", "robust z"]
+                   + (["image"] if image_of else []),
+                   lambda item: [_text(page.name_of(item["sample"])), f"{item['mean_neighbor_similarity']:.4f}",
+                                 f"{item['robust_z']:.2f}"] + ([page.pictures([item["sample"]])] if image_of else [])),
+      page.section("low_information", "Near-uniform faces, too little to recognise",
+                   ["sample", "pixel standard deviation"] + (["image"] if image_of else []),
+                   lambda item: [_text(page.name_of(item["sample"])), f"{item['pixel_std']:.2f}"]
+                   + ([page.pictures([item["sample"]])] if image_of else [])),
+  ]
+  listed = {"no_face": [{"file": name} for name in no_face], "skipped": list(skipped)}
+  files_page = _Page(listed, None, None, None)
+  sections.append(files_page.section("no_face", "Images where no face was found (embedded from their centred crop)",
+                                     ["file"], lambda item: [_text(item["file"])]))
+  sections.append(files_page.section("skipped", "Files skipped (not embedded)", ["file", "reason"],
+                                     lambda item: [_text(item["file"]), _text(item["reason"])]))
   return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>{_text(title)}</title><style>{_STYLE}</style></head>
 <body data-errors="0">
-<h1>{html.escape(title)}</h1>
-<p class="note">{html.escape(note)}</p>
+<h1>{_text(title)}</h1>
+<p class="note" id="subtitle">{_text(note)}</p>
 <h2>Headline</h2><table id="headline">{headline}</table>
+{warning}
 <h2>Distribution and spectrum</h2>
 <div class="plots" id="plots">{consistency_plot}{spectrum_plot}</div>
-<h2>Suspected mislabelled samples ({len(findings["suspected_mislabeled"])})</h2>
-{_suspects_section(findings, image_of, name_of)}
-<h2>Identities that may be one person ({len(findings["merge_candidates"])})</h2>
-{_merge_section(findings, image_of, name_of)}
-<h2>Near-duplicates across identities ({len(findings["near_duplicates"])})</h2>{duplicates}
-<h2>Identities that may be several people ({len(findings["split_candidates"])})</h2>{splits}
-<h2>Outliers ({len(findings["outliers"])})</h2>{outliers}
-<h2>Near-uniform faces, too little to recognise ({len(findings["low_information"])})</h2>{low_information}
-<h2>Images where no face was found ({len(no_face)}): embedded from their centred crop</h2>
-{_table(("file",), [(name,) for name in no_face], (False,)) if no_face else "<p>None.</p>"}
-<h2>Per identity: {shown_identities} (click a column to sort)</h2>
-<div id="identities">{identity_table}</div>
-<script type="application/json" id="data">{html.escape(json.dumps(values))}</script>
+{"".join(sections)}
+{_identity_section(report, findings, page.identity_name)}
+<script type="application/json" id="data">{_json_for_script(dict(values, note=note))}</script>
 <script>{_SCRIPT}</script>
 </body></html>
 """
 
 
-def _shown(value) -> str:
-  if value is None:
-    return "—"
-  return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
+def _identity_section(report: IQReport, findings: dict, identity_name: Callable[[int], str]) -> str:
+  """The sortable per-identity table (the worst `MAX_TABLE_IDENTITIES` when there are more)."""
+  suspects = {}
+  for item in findings["suspected_mislabeled"]:
+    suspects[item["label"]] = suspects.get(item["label"], 0) + 1
+  rows = [(identity, identity_name(identity), images, mean, identity_name(foreign) if foreign >= 0 else "",
+           share, suspects.get(identity, 0))
+          for identity, images, mean, foreign, share in report.identities.rows()]
+  shown = f"all {len(rows)}"
+  if len(rows) > MAX_TABLE_IDENTITIES:  # the page stays light; identities.csv has them all
+    worst = np.argsort(report.identities.mean_consistency, kind="stable")[:MAX_TABLE_IDENTITIES]
+    rows = [rows[i] for i in np.sort(worst)]
+    shown = f"the {MAX_TABLE_IDENTITIES} of {len(report.identities.identity)} with the lowest mean c_i"
+  columns = ("identity", "name", "num_images", "mean_consistency", "top_foreign", "top_foreign_share",
+             "suspected_mislabeled")
+  numeric = (True, False, True, True, False, True, True)
+  head = "".join(f'<th data-numeric="{int(n)}">{_text(c)}</th>' for c, n in zip(columns, numeric))
+  body = "".join("<tr>" + "".join(f'<td data-value="{_text(value)}">{_number(value)}</td>' for value in row) + "</tr>"
+                 for row in rows)
+  return (f'<h2>Per identity: {shown} (click a column to sort)</h2><div id="identities">'
+          f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
 def write(path: str, report: IQReport, findings: dict, *, image_of: Optional[Callable[[int], np.ndarray]] = None,
           name_of: Optional[Callable[[int], str]] = None, title: str = "facequal_jax report", note: str = "",
-          no_face: Sequence[str] = ()) -> None:
+          no_face: Sequence[str] = (), identity_name: Optional[Callable[[int], str]] = None,
+          skipped: Sequence[dict] = ()) -> None:
   """Writes the page of `report` and its `findings` (from `diagnose`) to `path`, atomically.
 
   Args:
     image_of, name_of: optional input row → uint8 image / name.
     no_face: files where face detection found no face.
+    identity_name: optional label → identity name.
+    skipped: [{"file", "reason"}] inputs left out.
   """
-  files.write_bytes(path, render(report, findings, title, image_of, name_of, note, no_face).encode())
+  files.write_bytes(path, render(report, findings, title, image_of, name_of, note, no_face, identity_name,
+                                 skipped).encode())

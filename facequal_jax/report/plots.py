@@ -54,17 +54,19 @@ def scatter_panels(panels: Sequence[dict], columns: int = 2, width: int = 330, h
   return "\n".join(parts)
 
 
-def histogram(values: np.ndarray, bins: np.ndarray, title: str, xlabel: str, width: int = 480,
-              height: int = 260) -> str:
-  """Bar chart of `values` counted in `bins` (edges [B + 1]) as one SVG document."""
+def histogram(values: np.ndarray, bins: np.ndarray, title: str, xlabel: str, ylabel: str = "count",
+              width: int = 480, height: int = 260) -> str:
+  """Bar chart of `values` counted in `bins` (edges [B + 1]) as one SVG document, both axes labelled."""
   counts, _ = np.histogram(values, bins)
-  x0, x1, y0, y1 = 50, width - 15, height - 40, 25
+  x0, x1, y0, y1 = 55, width - 15, height - 40, 25
   top = max(int(counts.max()), 1)
   bar = (x1 - x0) / len(counts)
   parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
            f'font-size="10"><rect width="100%" height="100%" fill="white"/>',
            f'<text x="{(x0 + x1) / 2}" y="15" text-anchor="middle" font-size="12">{html.escape(title)}</text>',
            f'<text x="{(x0 + x1) / 2}" y="{height - 8}" text-anchor="middle">{html.escape(xlabel)}</text>',
+           f'<text class="ylabel" transform="translate(14,{(y0 + y1) / 2}) rotate(-90)" text-anchor="middle">'
+           f'{html.escape(ylabel)}</text>',
            f'<text x="{x0 - 4}" y="{y1 + 3}" text-anchor="end">{top}</text>',
            f'<text x="{x0 - 4}" y="{y0 + 3}" text-anchor="end">0</text>']
   for i, count in enumerate(counts):

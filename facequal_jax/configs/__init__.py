@@ -1,0 +1,1 @@
+"""The configs shipped with the package: `--config=NAME[:ARG]` names one of these files (see `config_files`)."""

@@ -1,0 +1,86 @@
+r"""Intrinsic Quality of one data set: the config of `python -m facequal_jax` (its built-in default).
+
+Built-in default (the bundled ORL faces, detected, aligned and embedded by the pretrained face network):
+
+  python -m facequal_jax --workdir=/tmp/iq_orl
+
+Your own embeddings (an .npz with `embeddings` [N, d] and `labels` [N]), on a
+10k-sample stratified identity subset, bf16 candidates:
+
+  python -m facequal_jax --workdir=/tmp/iq --config.data.embeddings=emb.npz \
+      --config.subset.size=10000 --config.knn.precision=bfloat16
+
+`python -m facequal_jax --print_config` lists every field with its default and
+the comment beside it here.
+"""
+import ml_collections
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """`arg` is unused; every field can be overridden with --config.FIELD=VALUE."""
+  del arg
+  config = ml_collections.ConfigDict()
+
+  config.data = ml_collections.ConfigDict()  # at most one source; with none, the bundled ORL faces are scored
+  config.data.embeddings = ""  # .npz with `embeddings` [N, d] (float), `labels` [N] (int), optional `names`
+  config.data.images = ""  # image folder ROOT/<identity>/<image>; identities = sorted folder names
+  config.data.rec = ""  # insightface / MXNet RecordIO pack (.idx beside it gives random access)
+  config.data.tfds = ""  # TFDS dataset name with `image` and `label` features (needs the `tfds` extra)
+  config.data.tfds_dir = ""  # the folder holding the prepared TFDS dataset
+  config.data.tfds_split = "train"  # TFDS split
+  config.data.label_noise = 0.0  # share of labels flipped to another identity on purpose (exact count)
+  config.data.max_images_per_identity = 0  # cap per identity; 0 = none
+  config.data.noise_seed = 0  # seed of the flips and the cap
+
+  config.preprocess = ml_collections.ConfigDict()
+  # "detect" (dlib's detector + five landmarks; centred crop where no face is found), "arcface" (crops
+  # already aligned to the ArcFace template), "centre", or "auto": "arcface" for .rec packs, else "detect".
+  config.preprocess.align = "auto"
+  config.preprocess.size = 150  # output side in pixels (the face network's chip)
+  config.preprocess.crop = 0  # centre path: centred square of this many source pixels; 0 = largest
+  config.preprocess.channels = "rgb"  # "rgb" or "grey"
+
+  config.encoder = ml_collections.ConfigDict()
+  # "face_resnet" (the pretrained face network; eigenfaces without the extra `faces`), "eigenfaces", or the
+  # path of an encoder.msgpack from train/pretrain.py.
+  config.encoder.name = "face_resnet"
+  config.encoder.dim = 128  # eigenfaces: components kept
+  config.encoder.fit_images = 2000  # eigenfaces: images they are fitted on (saved as WORKDIR/encoder.npz)
+
+  config.extract = ml_collections.ConfigDict()
+  config.extract.batch_size = 256  # images per encoder call
+  config.extract.chunk_rows = 4096  # images per resumable chunk file
+  config.extract.workers = 0  # decoding and detection threads; 0 = one per core
+  config.extract.dir = ""  # where the resumable chunks go; "" = WORKDIR/embeddings
+
+  config.k = 10  # neighbours per sample
+  config.alpha = 0.2  # IQ = alpha · Consis + (1 − alpha) · r̃
+  config.singletons = "exclude"  # identities with one sample: left out of Consis ("exclude") or kept ("include")
+
+  config.subset = ml_collections.ConfigDict()
+  config.subset.size = 0  # 0 = every row; else a stratified identity subset of about this many rows
+  config.subset.images_per_identity = 0  # cap per identity in the subset; 0 = k + 1
+  config.subset.min_images = 2  # identities with fewer samples are not sampled
+  config.subset.seed = 0  # subset seed
+
+  config.knn = ml_collections.ConfigDict()  # the fields of facequal_jax.SearchSettings
+  config.knn.precision = "float32"  # or "bfloat16": bf16 candidates rescored in float32 (the same exact answer)
+  config.knn.margin = 32  # extra bf16 candidates per row
+  config.knn.block = 2048  # rows per tile (the fused Pallas kernel keeps its own blocks; there it sets the chunks)
+  config.knn.chunk_tiles = 4  # query tiles per device per jitted step (progress granularity)
+  config.knn.symmetric = True  # self search scores each pair once for both rows (half the FLOPs)
+  config.knn.kernel = "auto"  # "xla", "pallas" (fused kernel, bf16), "auto" = Pallas for bf16 on GPU
+
+  config.diagnostics = ml_collections.ConfigDict()  # the fields of facequal_jax.Thresholds
+  config.diagnostics.mislabel_share = 0.5  # a suspect: one foreign identity holds at least this share of its k slots
+  config.diagnostics.duplicate_similarity = 0.98  # cosine of cross-identity near-duplicates
+  config.diagnostics.outlier_z = -3.5  # robust z of the mean neighbour cosine below which a sample is an outlier
+  config.diagnostics.merge_links = 1  # mutual cross-identity nearest-neighbour pairs for a merge candidate
+  config.diagnostics.merge_similarity = 0.95  # cosine of the two identities' centroids a merge candidate needs
+  config.diagnostics.low_information_std = 8.0  # pixel std (0–255) below which a face is near-uniform
+  config.diagnostics.max_items = 1000  # longest list per finding
+  config.demo_noise_rates = (0.1, 0.2)  # the built-in default is also scored with these label-flip rates
+
+  config.mesh = ml_collections.ConfigDict()
+  config.mesh.num_devices = 0  # devices in the 1-D mesh; 0 = all (of all processes)
+  return config

@@ -1,0 +1,103 @@
+"""Everything about an IQ config that can be checked before any compute starts.
+
+`check(config, workdir)` raises a `UsageError` (a flag or field that cannot
+work) or a `DataError` / `MissingFile` (an input that is missing or unreadable)
+whose one-line message names the field or file and the fix; it creates the
+workdir. Checks that need the data itself (NaN rows, label length, k against
+the number of rows) run right after it is read, still before any search.
+"""
+import functools
+import os
+import tempfile
+
+import ml_collections
+
+from facequal_jax.data import align as align_lib
+from facequal_jax.data.preprocess import CHANNEL_MODES
+from facequal_jax.errors import MissingFile, UsageError
+from facequal_jax.knn.settings import SearchSettings
+from facequal_jax.metrics.diagnostics import Thresholds
+from facequal_jax.metrics.quality import SINGLETON_POLICIES
+
+ENCODER_NAMES = ("face_resnet", "eigenfaces")
+
+
+def check_workdir(workdir: str, flag: str = "--workdir") -> None:
+  """Creates `workdir` if needed and checks that files can be written there."""
+  if not workdir:
+    raise UsageError(f"{flag} is required: the folder for report.html and the other outputs (created if missing)")
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UsageError(f"{flag}={workdir} is a file, not a folder: give a folder (it is created if missing)")
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as error:
+    raise UsageError(f"{flag}={workdir} cannot be written to ({error.strerror}): give a folder you can write")
+
+
+def _integer(config: ml_collections.ConfigDict, field: str, minimum: int) -> None:
+  value = functools.reduce(getattr, field.split("."), config)
+  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    raise UsageError(f"--config.{field} must be an integer >= {minimum}, got {value!r}")
+
+
+def _choice(value, field: str, valid) -> None:
+  if value not in valid:
+    raise UsageError(f"--config.{field} must be one of {', '.join(map(repr, valid))}, got {value!r}")
+
+
+def _readable(path: str, field: str, folder: bool = False) -> None:
+  kind = "folder" if folder else "file"
+  if not os.path.exists(path) or (folder and not os.path.isdir(path)) or (not folder and os.path.isdir(path)):
+    raise MissingFile(f"--config.{field}={path}: no such {kind}")
+  if not os.access(path, os.R_OK | (os.X_OK if folder else 0)):
+    raise MissingFile(f"--config.{field}={path}: the {kind} cannot be read (permissions)")
+
+
+def check_fields(config: ml_collections.ConfigDict) -> None:
+  """Every field's type and range, and that the inputs it names exist and can be read."""
+  SearchSettings(**config.knn.to_dict())
+  Thresholds(**config.diagnostics.to_dict())
+  _integer(config, "k", 1)
+  if not isinstance(config.alpha, (int, float)) or not 0.0 <= config.alpha <= 1.0:
+    raise UsageError(f"--config.alpha must be a number in [0, 1], got {config.alpha!r}")
+  _choice(config.singletons, "singletons", SINGLETON_POLICIES)
+  for field in ("subset.size", "subset.images_per_identity", "subset.min_images", "subset.seed",
+                "data.max_images_per_identity", "data.noise_seed", "extract.workers", "preprocess.crop",
+                "mesh.num_devices", "encoder.dim", "encoder.fit_images"):
+    _integer(config, field, 0)
+  for field in ("extract.batch_size", "extract.chunk_rows", "preprocess.size"):
+    _integer(config, field, 1)
+  _choice(config.preprocess.align, "preprocess.align", ("auto",) + align_lib.ALIGN_MODES)
+  _choice(config.preprocess.channels, "preprocess.channels", tuple(sorted(CHANNEL_MODES)))
+  for field, rate in [("data.label_noise", config.data.label_noise)] + [
+      ("demo_noise_rates", rate) for rate in config.demo_noise_rates]:
+    if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+      raise UsageError(f"--config.{field} must be a share in [0, 1), got {rate!r}")
+  if config.encoder.name not in ENCODER_NAMES:
+    if not config.encoder.name.endswith(".msgpack"):
+      raise UsageError(f"--config.encoder.name must be one of {', '.join(map(repr, ENCODER_NAMES))} or the path "
+                       f"of an encoder.msgpack, got {config.encoder.name!r}")
+    _readable(config.encoder.name, "encoder.name")
+  named = [key for key in ("embeddings", "images", "rec", "tfds") if config.data[key]]
+  if len(named) > 1:
+    raise UsageError(f"give at most one data source, got {', '.join('--config.data.' + key for key in named)}")
+  if config.data.embeddings:
+    _readable(config.data.embeddings, "data.embeddings")
+  if config.data.images:
+    _readable(config.data.images, "data.images", folder=True)
+  if config.data.rec:
+    _readable(config.data.rec, "data.rec")
+  if config.data.tfds:
+    if not config.data.tfds_dir:
+      raise UsageError("--config.data.tfds needs --config.data.tfds_dir, the folder holding the prepared dataset")
+    _readable(config.data.tfds_dir, "data.tfds_dir", folder=True)
+  if config.extract.dir and os.path.exists(config.extract.dir) and not os.path.isdir(config.extract.dir):
+    raise UsageError(f"--config.extract.dir={config.extract.dir} is a file, not a folder")
+
+
+def check(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """`check_fields`, then `check_workdir` (so a bad field creates no folder)."""
+  check_fields(config)
+  check_workdir(workdir)
