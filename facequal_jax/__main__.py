@@ -24,7 +24,7 @@ from ml_collections import config_flags
 from facequal_jax import config_files, console
 from facequal_jax.errors import UsageError
 from facequal_jax.jobs import inputs, preflight, run, summary
-from facequal_jax.progress import Stages
+from facequal_jax.progress import LOGGER as PROGRESS_LOG, Stages
 
 console.prepare_argv(default_config="iq")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (iq) or a config file, PATH[:ARG]; "
@@ -72,13 +72,14 @@ def main(argv):
     return
   builtin = not (config.data.embeddings or inputs.has_image_source(config.data))
   demo = builtin and config.demo_noise_rates
-  if demo:
-    preflight.check_fields(config)  # before the clean run, so a bad rate stops nothing half-done
   report, findings = run.run(config, workdir, _STAGES)
   if process == 0:
     print("\n".join(summary.result_lines(report, findings, workdir)), flush=True)
   if demo:
     compared = os.path.join(workdir, "compare")
+    PROGRESS_LOG.info("scoring the same faces again with %s of their labels flipped …",
+                      " and ".join(f"{rate:.0%}" for rate in config.demo_noise_rates))
+    _STAGES.announce = False
     rows = run.compare(run.noisy_copies(config, config.demo_noise_rates, workdir), compared, _STAGES)
     if process == 0:
       print("\nThe same faces with labels flipped on purpose:")

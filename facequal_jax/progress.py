@@ -30,7 +30,7 @@ class Progress:
 
   `advance` logs a line once `FIRST_LINE_S` (or `every_s`, if shorter) has
   passed, then every `every_s` seconds (every call when `every_s` is 0), and
-  when the work is done.
+  when the work is done (unless it was done before a first line was due).
 
   Example:
     progress = Progress("k-NN queries", total=n, unit="rows")
@@ -44,14 +44,16 @@ class Progress:
     self._start_done = self._last_done = done
     self._start = self._last = time.perf_counter()
     self._due = self._start + min(every_s, FIRST_LINE_S)
+    self._logged = False
     self.recent_rate = 0.0
 
   def advance(self, count: int, note: str = "") -> None:
     """Adds `count` finished units; logs a line when due (`note` is appended to it)."""
     self.done += count
     now = time.perf_counter()
-    if now < self._due and self.done < self.total:
-      return
+    if now < self._due and (self.done < self.total or not self._logged):
+      return  # not due yet; a loop done before its first line is due stays quiet
+    self._logged = True
     self.recent_rate = (self.done - self._last_done) / max(now - self._last, 1e-9)
     self._last, self._last_done, self._due = now, self.done, now + self.every_s
     elapsed = max(now - self._start, 1e-9)
@@ -73,15 +75,18 @@ class Stages:
   Attributes:
     seconds: stage name → wall seconds (summed when a stage runs again).
     current: the name of the stage running now, or None.
+    announce: whether a stage logs its line (set False to time quietly).
   """
 
-  def __init__(self):
+  def __init__(self, announce: bool = True):
     self.seconds: Dict[str, float] = {}
     self.current: Optional[str] = None
+    self.announce = announce
 
   @contextlib.contextmanager
   def __call__(self, name: str, what: str):
-    LOGGER.info("%s …", what)
+    if self.announce:
+      LOGGER.info("%s …", what)
     self.current, start = name, time.perf_counter()
     try:
       yield

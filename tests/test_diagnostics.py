@@ -64,6 +64,7 @@ def test_merge_split_duplicates_and_outliers_are_found():
   labels[merged] = 31
   # Identity 32: samples from two far-apart clusters 1 and 2 under one label (a split).
   sizes = sorted((int(np.sum(labels == 1)), int(np.sum(labels == 2))), reverse=True)
+  original = labels.copy()
   labels[np.flatnonzero(np.isin(labels, [1, 2]))] = 32
   # A cross-identity exact duplicate pair and a far outlier.
   a, b = np.flatnonzero(labels == 3)[0], np.flatnonzero(labels == 4)[0]
@@ -74,6 +75,10 @@ def test_merge_split_duplicates_and_outliers_are_found():
   assert pairs[0] == (0, 31)
   splits = {item["identity"]: item for item in found["split_candidates"]}
   assert splits[32]["group_sizes"] == sizes  # exactly the two planted clusters
+  # Example rows of each group: the first four (in row order) of that planted cluster, largest group first.
+  by_size = sorted(([row for row in np.flatnonzero(original == cluster)] for cluster in (1, 2)), key=len,
+                   reverse=True)
+  assert splits[32]["group_examples"] == [group[:4] for group in by_size]
   assert all(identity in (0, 31, 32) for identity in splits)  # 0 and 31 share one cluster, half each
   duplicates = [(d["sample_a"], d["sample_b"]) for d in found["near_duplicates"]]
   assert duplicates[0] == tuple(sorted((a, b))) and found["near_duplicates"][0]["similarity"] == pytest.approx(1.0)

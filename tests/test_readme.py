@@ -1,4 +1,4 @@
-"""The README's notebook snippet runs as written."""
+"""The README: its notebook snippet runs as written; its config table is the config's own description."""
 import os
 import re
 
@@ -16,3 +16,11 @@ def test_colab_snippet_runs(capsys):
   # With 20 % of labels flipped, a sample and a true neighbour agree when neither
   # was flipped: about 0.8² = 0.64.
   assert consis[0] > 0.95 and 0.6 < consis[1] < 0.7
+
+
+def test_config_table_is_the_configs_own_description():
+  from facequal_jax import config_files  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(ROOT, "README.md")) as f:
+    readme = f.read()
+  table = re.search(r"<!-- iq-config-table -->\n(.*?)\n<!-- /iq-config-table -->", readme, re.S).group(1)
+  assert table == config_files.as_markdown(config_files.describe(config_files.resolve("iq")))
