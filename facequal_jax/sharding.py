@@ -12,6 +12,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from facequal_jax.errors import UsageError
+
 ROWS = "rows"
 
 
@@ -23,9 +25,9 @@ def make_mesh(num_devices: int = 0) -> Mesh:
   """
   devices = jax.devices()
   if num_devices < 0 or num_devices > len(devices):
-    raise ValueError(f"num_devices={num_devices}: between 0 (all) and {len(devices)} devices exist")
+    raise UsageError(f"num_devices={num_devices}: between 0 (all) and {len(devices)} devices exist")
   if num_devices and jax.process_count() > 1 and num_devices != len(devices):
-    raise ValueError("a multi-process mesh must use all devices (num_devices=0)")
+    raise UsageError("a multi-process mesh must use all devices (num_devices=0)")
   return Mesh(np.asarray(devices[:num_devices or len(devices)]), (ROWS,))
 
 

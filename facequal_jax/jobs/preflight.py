@@ -12,6 +12,7 @@ import tempfile
 
 import ml_collections
 
+from facequal_jax import sharding
 from facequal_jax.data import align as align_lib
 from facequal_jax.data.preprocess import CHANNEL_MODES
 from facequal_jax.errors import MissingFile, UsageError
@@ -95,6 +96,7 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
     _readable(config.data.tfds_dir, "data.tfds_dir", folder=True)
   if config.extract.dir and os.path.exists(config.extract.dir) and not os.path.isdir(config.extract.dir):
     raise UsageError(f"--config.extract.dir={config.extract.dir} is a file, not a folder")
+  sharding.make_mesh(config.mesh.num_devices)  # as many devices as there are
 
 
 def check(config: ml_collections.ConfigDict, workdir: str) -> None:

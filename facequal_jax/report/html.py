@@ -112,11 +112,34 @@ def _json_for_script(value) -> str:
   return json.dumps(value).replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-class _Page:
-  """Renders the sections; thumbnails are made once per input row (`thumbnails`) before rendering."""
+def _section(key: str, heading: str, items: Sequence[dict], columns: Sequence[str],
+             cells: Callable[[dict], List[str]], empty: str = "none found") -> str:
+  """A list's section: heading with its count, then "showing N of M" and a table, or `empty`.
 
-  def __init__(self, findings: dict, image_of, name_of, identity_name):
-    self.findings, self.image_of = findings, image_of
+  The first `SHOWN_ROWS` rows show; the page holds up to `PAGE_ROWS`, revealed by "show all".
+  """
+  total = len(items)
+  if not total:
+    return (f'<section id="{key}" data-total="0"><h2>{heading} <span class="count">(0)</span></h2>'
+            f'<p class="none">{_text(empty)}</p></section>')
+  held = items[:PAGE_ROWS]
+  shown = min(SHOWN_ROWS, total)
+  rows = "".join(f'<tr{" class=more" if number >= SHOWN_ROWS else ""}>'
+                 + "".join(f"<td>{cell}</td>" for cell in cells(item)) + "</tr>"
+                 for number, item in enumerate(held))
+  button = f'<button class="show-all">show all {len(held)}</button>' if len(held) > shown else ""
+  beyond = (f' <span class="note">(the page holds the first {len(held)}; report.json lists all {total})</span>'
+            if total > len(held) else "")
+  return (f'<section id="{key}" data-total="{len(held)}"><h2>{heading} <span class="count">({total})</span></h2>'
+          f'<p class="showing">showing <span class="shown">{shown}</span> of {total}{beyond} {button}</p>'
+          f'<table><tr>{"".join(f"<th>{_text(c)}</th>" for c in columns)}</tr>{rows}</table></section>')
+
+
+class _Page:
+  """Cells of the sections: names, identities and thumbnails (made once per input row, before rendering)."""
+
+  def __init__(self, image_of, name_of, identity_name):
+    self.image_of = image_of
     self.name_of = name_of or (lambda row: f"#{row}")
     self.identity_name = identity_name or str
     self.thumbs: Dict[int, str] = {}
@@ -141,26 +164,6 @@ class _Page:
     css = list(css) or [""] * len(rows)
     return "".join(f'<img class="thumb {kind}" src="{self.thumbs[int(row)]}" title="{_text(self.name_of(int(row)))}" '
                    f'alt="{_text(self.name_of(int(row)))}">' for row, kind in zip(rows, css))
-
-  def section(self, key: str, heading: str, columns: Sequence[str], cells: Callable[[dict], List[str]],
-              empty: str = "none found") -> str:
-    """A finding's section: heading with its count, then "showing N of M" and a table, or `empty`."""
-    items = self.findings[key]
-    total = len(items)
-    if not total:
-      return (f'<section id="{key}" data-total="0"><h2>{heading} <span class="count">(0)</span></h2>'
-              f'<p class="none">{_text(empty)}</p></section>')
-    held = items[:PAGE_ROWS]
-    shown = min(SHOWN_ROWS, total)
-    rows = "".join(f'<tr{" class=more" if number >= SHOWN_ROWS else ""}>'
-                   + "".join(f"<td>{cell}</td>" for cell in cells(item)) + "</tr>"
-                   for number, item in enumerate(held))
-    button = f'<button class="show-all">show all {len(held)}</button>' if len(held) > shown else ""
-    beyond = (f' <span class="note">(the page holds the first {len(held)}; report.json lists all {total})</span>'
-              if total > len(held) else "")
-    return (f'<section id="{key}" data-total="{len(held)}"><h2>{heading} <span class="count">({total})</span></h2>'
-            f'<p class="showing">showing <span class="shown">{shown}</span> of {total}{beyond} {button}</p>'
-            f'<table><tr>{"".join(f"<th>{_text(c)}</th>" for c in columns)}</tr>{rows}</table></section>')
 
   def suspect_cells(self, item: dict) -> List[str]:
     label = f"{self.identity(item['label'])} → {self.identity(item['suggested_label'])}"
@@ -189,6 +192,42 @@ def _thumbnail_rows(findings: dict) -> List[int]:
   return rows
 
 
+def _finding_sections(findings: dict, page: _Page) -> List[str]:
+  """The sections of the diagnostics, each with thumbnails where the page has images."""
+  images = bool(page.image_of)
+  with_images = lambda columns, heading: list(columns) + ([heading] if images else [])
+  picture_cell = lambda rows: [page.pictures(rows)] if images else []
+  return [
+      _section("suspected_mislabeled", "Suspected mislabelled samples", findings["suspected_mislabeled"],
+               with_images(["sample", "label → suggested", "c_i", "foreign share"],
+                           "the sample, then its neighbours (green: its label, red: another)"),
+               page.suspect_cells, "none found: no sample's neighbours side with another identity"),
+      _section("merge_candidates", "Identities that may be one person", findings["merge_candidates"],
+               with_images(["identities", "centroid cosine", "mutual links"], "images of each"),
+               lambda item: [f"{page.identity(item['identity_a'])} / {page.identity(item['identity_b'])}",
+                             f"{item['centroid_similarity']:.3f}", str(item["mutual_links"])]
+               + ([page.pictures(item["examples_a"]) + " | " + page.pictures(item["examples_b"])] if images else [])),
+      _section("near_duplicates", "Near-duplicates across identities", findings["near_duplicates"],
+               with_images(["sample a", "sample b", "identities", "cosine"], "the two images"),
+               lambda item: [_text(page.name_of(item["sample_a"])), _text(page.name_of(item["sample_b"])),
+                             f"{page.identity(item['label_a'])} / {page.identity(item['label_b'])}",
+                             f"{item['similarity']:.4f}"] + picture_cell([item["sample_a"], item["sample_b"]])),
+      _section("split_candidates", "Identities that may be several people", findings["split_candidates"],
+               with_images(["identity", "images", "groups", "share outside the largest"], "examples of each group"),
+               lambda item: [page.identity(item["identity"]), str(item["num_images"]),
+                             " + ".join(map(str, item["group_sizes"])), f"{item['outside_largest']:.2f}"]
+               + ([" | ".join(page.pictures(group) for group in item.get("group_examples", []))] if images else [])),
+      _section("outliers", "Outliers", findings["outliers"],
+               with_images(["sample", "mean neighbour cosine", "robust z"], "image"),
+               lambda item: [_text(page.name_of(item["sample"])), f"{item['mean_neighbor_similarity']:.4f}",
+                             f"{item['robust_z']:.2f}"] + picture_cell([item["sample"]])),
+      _section("low_information", "Near-uniform faces, too little to recognise", findings["low_information"],
+               with_images(["sample", "pixel standard deviation"], "image"),
+               lambda item: [_text(page.name_of(item["sample"])), f"{item['pixel_std']:.2f}"]
+               + picture_cell([item["sample"]])),
+  ]
+
+
 def render(report: IQReport, findings: dict, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
            name_of: Optional[Callable[[int], str]] = None, note: str = "", no_face: Sequence[str] = (),
            identity_name: Optional[Callable[[int], str]] = None, skipped: Sequence[dict] = ()) -> str:
@@ -204,7 +243,7 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
     identity_name: optional label → identity name (default: the label).
     skipped: [{"file", "reason"}] inputs left out.
   """
-  page = _Page(findings, image_of, name_of, identity_name)
+  page = _Page(image_of, name_of, identity_name)
   page.make_thumbnails(_thumbnail_rows(findings))
   values = report.to_dict()
   values["estimated_noise_rate"] = findings["estimated_noise_rate"]
@@ -222,45 +261,11 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
                                      "per-sample consistency c_i", f"share of the {k} neighbours with the same label",
                                      ylabel="samples")
   spectrum_plot = plots.spectrum(report.spectrum.eigenvalues, report.effective_rank, "eigenvalue spectrum (log)")
-  sections = [
-      page.section("suspected_mislabeled", "Suspected mislabelled samples",
-                   ["sample", "label → suggested", "c_i", "foreign share"]
-                   + (["the sample, then its neighbours (green: its label, red: another)"] if image_of else []),
-                   page.suspect_cells, "none found: no sample's neighbours side with another identity"),
-      page.section("merge_candidates", "Identities that may be one person",
-                   ["identities", "centroid cosine", "mutual links"] + (["images of each"] if image_of else []),
-                   lambda item: [f"{page.identity(item['identity_a'])} / {page.identity(item['identity_b'])}",
-                                 f"{item['centroid_similarity']:.3f}", str(item["mutual_links"])]
-                   + ([page.pictures(item["examples_a"]) + " | " + page.pictures(item["examples_b"])]
-                      if image_of else [])),
-      page.section("near_duplicates", "Near-duplicates across identities",
-                   ["sample a", "sample b", "identities", "cosine"] + (["the two images"] if image_of else []),
-                   lambda item: [_text(page.name_of(item["sample_a"])), _text(page.name_of(item["sample_b"])),
-                                 f"{page.identity(item['label_a'])} / {page.identity(item['label_b'])}",
-                                 f"{item['similarity']:.4f}"]
-                   + ([page.pictures([item["sample_a"], item["sample_b"]])] if image_of else [])),
-      page.section("split_candidates", "Identities that may be several people",
-                   ["identity", "images", "groups", "share outside the largest"]
-                   + (["examples of each group"] if image_of else []),
-                   lambda item: [page.identity(item["identity"]), str(item["num_images"]),
-                                 " + ".join(map(str, item["group_sizes"])), f"{item['outside_largest']:.2f}"]
-                   + ([" | ".join(page.pictures(group) for group in item.get("group_examples", []))]
-                      if image_of else [])),
-      page.section("outliers", "Outliers", ["sample", "mean neighbour cosine", "robust z"]
-                   + (["image"] if image_of else []),
-                   lambda item: [_text(page.name_of(item["sample"])), f"{item['mean_neighbor_similarity']:.4f}",
-                                 f"{item['robust_z']:.2f}"] + ([page.pictures([item["sample"]])] if image_of else [])),
-      page.section("low_information", "Near-uniform faces, too little to recognise",
-                   ["sample", "pixel standard deviation"] + (["image"] if image_of else []),
-                   lambda item: [_text(page.name_of(item["sample"])), f"{item['pixel_std']:.2f}"]
-                   + ([page.pictures([item["sample"]])] if image_of else [])),
-  ]
-  listed = {"no_face": [{"file": name} for name in no_face], "skipped": list(skipped)}
-  files_page = _Page(listed, None, None, None)
-  sections.append(files_page.section("no_face", "Images where no face was found (embedded from their centred crop)",
-                                     ["file"], lambda item: [_text(item["file"])]))
-  sections.append(files_page.section("skipped", "Files skipped (not embedded)", ["file", "reason"],
-                                     lambda item: [_text(item["file"]), _text(item["reason"])]))
+  sections = _finding_sections(findings, page) + [
+      _section("no_face", "Images where no face was found (embedded from their centred crop)",
+               [{"file": name} for name in no_face], ["file"], lambda item: [_text(item["file"])]),
+      _section("skipped", "Files skipped (not embedded)", list(skipped), ["file", "reason"],
+               lambda item: [_text(item["file"]), _text(item["reason"])])]
   return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_text(title)}</title><style>{_STYLE}</style></head>
 <body data-errors="0">
