@@ -62,7 +62,7 @@ def test_codebook_and_predictor_gradients_are_finite_and_nonzero(teacher_forcing
   def loss(params):
     return paco.total_loss(model.apply({"params": params}, IMAGES, masks, jnp.bool_(teacher_forcing)), config.model)
 
-  grads = jax.grad(loss)(state.params)
+  grads = jax.jit(jax.grad(loss))(state.params)
   for name in ("codebook", "predictor", "embed_patch", "encoder"):
     norm = float(optax.tree.norm(grads[name]))
     assert np.isfinite(norm) and norm > 0, name

@@ -19,6 +19,7 @@ pytestmark = shared_data.needs("lfw_dev")
 def smoke_run(tmp_path_factory):
   config = protocol_lfw.get_config("smoke")
   config.data.images = LFW
+  config.num_devices = 2  # data-parallel still; eight fake devices would split the same two cores eight ways
   workdir = str(tmp_path_factory.mktemp("protocol"))
   return config, workdir, protocol.run(config, workdir)
 

@@ -40,7 +40,7 @@ def test_pretraining_resumes_exactly(tmp_path):
   images = np.random.default_rng(1).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
   straight = mim.pretrain(config, images, str(tmp_path / "straight"), mesh)
   workdir = str(tmp_path / "resumed")
-  mim.pretrain(config, images, workdir, mesh)
+  shutil.copytree(tmp_path / "straight", workdir)  # what the straight run left, then cut back to step 3
   _interrupt_after_the_first_checkpoint(workdir, config)
   resumed = mim.pretrain(config, images, workdir, mesh)
   assert int(resumed.step) == int(straight.step) == 6
@@ -59,7 +59,7 @@ def test_proxy_training_resumes_exactly(tmp_path):
   config, mesh = _proxy_config(), fq.make_mesh(2)
   straight = proxy.train(config, images, labels, str(tmp_path / "straight"), mesh)(images[:8])
   workdir = str(tmp_path / "resumed")
-  proxy.train(config, images, labels, workdir, mesh)
+  shutil.copytree(tmp_path / "straight", workdir)
   _interrupt_after_the_first_checkpoint(workdir, config)
   resumed = proxy.train(config, images, labels, workdir, mesh)(images[:8])
   np.testing.assert_array_equal(resumed, straight)

@@ -40,11 +40,14 @@ def create_state(config: ml_collections.ConfigDict) -> Tuple[paco.PacoMIM, Train
   init_key, state_key = jax.random.split(key)
   size, grid = config.model.image_size, config.model.image_size // config.model.patch
   images = jnp.zeros((1, size, size, config.model.channels), jnp.uint8)
-  params = model.init(init_key, images, jnp.zeros((1, grid * grid), bool), jnp.bool_(False), images)["params"]
+  # Jitted: one compilation instead of one per operation of an eager init.
+  params = jax.jit(model.init)(init_key, images, jnp.zeros((1, grid * grid), bool), jnp.bool_(False),
+                               images)["params"]
   # Zero usage: the first step revives every code onto a patch of the batch (a
   # data-dependent start), and codes that stay unused keep being re-seeded.
   usage = jnp.zeros((config.model.codebook_size,), jnp.float32)
-  return model, TrainState(jnp.int32(0), params, optimizer.adamw_warmup_cosine(config).init(params), usage, state_key)
+  opt_state = jax.jit(optimizer.adamw_warmup_cosine(config).init)(params)
+  return model, TrainState(jnp.int32(0), params, opt_state, usage, state_key)
 
 
 def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, config: ml_collections.ConfigDict):

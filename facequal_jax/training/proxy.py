@@ -56,10 +56,10 @@ def create_state(config: ml_collections.ConfigDict, num_classes: int, mesh: Mesh
   example = jnp.zeros((1, size, size, config.model.channels), jnp.uint8)
   # Padding classes (up to a multiple of the devices) follow the real ones; JAX's counter-based
   # (partitionable) threefry gives the real rows the same start on any number of devices.
-  params = {"backbone": model.init(backbone_key, example)["params"],
+  params = {"backbone": jax.jit(model.init)(backbone_key, example)["params"],  # one compilation, not one per op
             "centres": 0.01 * jax.random.normal(centre_key, (padded_classes(num_classes, mesh),
                                                               config.model.embedding_dim))}
-  state = ProxyState(jnp.int32(0), params, optimizer.adamw_warmup_cosine(config).init(params))
+  state = ProxyState(jnp.int32(0), params, jax.jit(optimizer.adamw_warmup_cosine(config).init)(params))
   shardings = state_shardings(state, mesh)
   return model, jax.device_put(state, shardings), shardings
 
