@@ -155,14 +155,18 @@ class LabelledEmbeddings:
   original_labels: Optional[np.ndarray] = None
 
 
+def _check_k(k: int, num_rows: int, where: str) -> None:
+  """k neighbours need more than k rows; checked as soon as the rows are counted, before any compute."""
+  if k >= num_rows:
+    raise UsageError(f"k={k} needs more than {k} samples, and {where} {num_rows}: lower --config.k")
+
+
 def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> LabelledEmbeddings:
   """Decodes, embeds (resumably) and describes the faces of the configured source."""
   with stages("listing", "listing the faces"):
     source, description = build_source(config.data, workdir)
     view = build_view(source, config.data)
-  if config.k >= len(view):
-    raise UsageError(f"k={config.k} needs more than {config.k} images, and the data has {len(view)}: "
-                     "lower --config.k")
+  _check_k(config.k, len(view), "the data has")
   name, align = choose_embedding(config)
   face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels, align)
   with stages("encoder", "fitting eigenfaces" if name == "eigenfaces" else f"loading the encoder {name}"):
@@ -213,9 +217,7 @@ def load(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stage
   with stages("loading", f"reading {config.data.embeddings}"):
     embeddings, labels = files.load_embeddings_npz(config.data.embeddings)
     names = files.load_identity_names(config.data.embeddings, labels)
-  if config.k >= len(labels):
-    raise UsageError(f"k={config.k} needs more than {config.k} rows, and {config.data.embeddings} has "
-                     f"{len(labels)}: lower --config.k")
+  _check_k(config.k, len(labels), f"{config.data.embeddings} has")
   data = LabelledEmbeddings(embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}, [],
                             identity_names=names)
   return _with_label_noise(data, config)
