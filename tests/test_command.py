@@ -103,7 +103,8 @@ EIGENFACES = ["--config.encoder.name=eigenfaces", "--config.preprocess.align=cen
 @shared_data.needs("lfw_dev")
 def test_lfw_dev_image_folder_end_to_end(tmp_path):
   output = _finish(_run([f"--config.data.images={shared_data.path('lfw_dev')}", f"--workdir={tmp_path}",
-                         "--config.preprocess.size=112"] + EIGENFACES, devices=1), timeout=600)
+                         "--config.preprocess.size=64", "--config.preprocess.channels=grey"] + EIGENFACES,
+                        devices=1), timeout=600)
   assert "IQ " in output
   report = json.loads((tmp_path / "report.json").read_text())
   assert report["num_samples"] == 8156 and report["num_identities"] == 3599 and report["skipped"] == []

@@ -72,7 +72,9 @@ def test_codebook_and_predictor_gradients_are_finite_and_nonzero(teacher_forcing
 def test_loss_falls_on_a_tiny_batch(use_codebook):
   config = _small_config(use_codebook=use_codebook)
   model, state = mim.create_state(config)
-  step = mim.make_train_step(model, config, sharding.make_mesh(1))
+  mesh = sharding.make_mesh(1)
+  state = jax.device_put(state, sharding.replicated(mesh))  # placed as the step returns it: compiled once
+  step = mim.make_train_step(model, config, mesh)
   losses = []
   for _ in range(30):
     state, metrics = step(state, IMAGES)

@@ -103,6 +103,7 @@ def load_faces(config: ml_collections.ConfigDict) -> Tuple[np.ndarray, list]:
 def pretrain(config: ml_collections.ConfigDict, images: np.ndarray, workdir: str, mesh: Mesh) -> TrainState:
   """Pretrains (or resumes) on uint8 faces [N, S, S, C] in `workdir` (see `loop.train`); returns the state."""
   model, state = create_state(config)
+  state = jax.device_put(state, sharding.replicated(mesh))  # as the step returns it: one compilation, not two
   step_fn = make_train_step(model, config, mesh)
   batch_at = lambda step: (images[loop.batch_positions(len(images), step, config.batch_size, config.seed)],)
   return loop.train(state, step_fn, batch_at, config, workdir, "MIM pretraining")
