@@ -36,18 +36,16 @@ def has_image_source(data: ml_collections.ConfigDict) -> bool:
 
 
 def build_source(data: ml_collections.ConfigDict, workdir: str):
-  """The one face source the config names (none: the bundled ORL faces), and a description of it."""
-  named = [key for key in ("images", "rec", "tfds") if data[key]]
-  if len(named) > 1:
-    raise UsageError(f"give at most one of data.images, data.rec, data.tfds (got {', '.join(named)})")
-  if not named:
+  """The one face source the config names (none: the bundled ORL faces), and a description of it.
+
+  The `data` section is checked already (`preflight.check_fields`: one source, a TFDS one with its folder).
+  """
+  if not has_image_source(data):
     return orl.orl_source(), {"builtin": "ORL faces (Olivetti Research Laboratory)"}
   if data.images:
     return ImageFolderSource(data.images), {"images": os.path.abspath(data.images)}
   if data.rec:
     return RecordIOSource(data.rec), {"rec": os.path.abspath(data.rec)}
-  if not data.tfds_dir:
-    raise UsageError("data.tfds needs data.tfds_dir, the folder holding the prepared dataset")
   from facequal_jax.data.tfds_data import TfdsSource  # pylint: disable=import-outside-toplevel  (optional extra)
   source = TfdsSource(data.tfds, data.tfds_dir, os.path.join(workdir, "tfds_cache"), split=data.tfds_split)
   return source, {"tfds": data.tfds, "tfds_dir": os.path.abspath(data.tfds_dir), "split": data.tfds_split}
@@ -71,10 +69,7 @@ def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
   the centred crop, said in one log line; detection asked for by name without
   the extra is an error.
   """
-  name, align = config.encoder.name, config.preprocess.align
-  if align not in align_lib.ALIGN_MODES + ("auto",):
-    raise UsageError(f"preprocess.align must be one of 'auto', {', '.join(map(repr, align_lib.ALIGN_MODES))}, "
-                     f"got {align!r}")
+  name, align = config.encoder.name, config.preprocess.align  # valid values (`preflight.check_fields`)
   if align == "auto":
     align = "arcface" if config.data.rec else "detect"
   fallbacks = []
@@ -205,15 +200,14 @@ def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDic
 
 
 def load(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages] = None) -> LabelledEmbeddings:
-  """The configured data: an .npz of embeddings, or faces (an image source or the bundled ORL faces) embedded."""
+  """The configured data (checked by `preflight.check`): an .npz of embeddings, or faces (an image source or
+  the bundled ORL faces) embedded."""
   stages = stages or Stages()
   if not config.data.embeddings:
     if jax.process_count() > 1:
       raise UsageError("faces are embedded by one process: extract first, then run IQ "
                        "multi-process on WORKDIR/embeddings/embeddings.npz")
     return embed(config, workdir, stages)
-  if has_image_source(config.data):
-    raise UsageError("give data.embeddings or an image source, not both")
   with stages("loading", f"reading {config.data.embeddings}"):
     embeddings, labels = files.load_embeddings_npz(config.data.embeddings)
     names = files.load_identity_names(config.data.embeddings, labels)

@@ -14,14 +14,13 @@ from facequal_jax.jobs import findings as findings_lib
 from facequal_jax.jobs import inputs, preflight
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics import diagnostics
+from facequal_jax.metrics.consistency import IdentityTable
 from facequal_jax.metrics.quality import IQReport, intrinsic_quality
 from facequal_jax.progress import Stages
 from facequal_jax.report import html as html_report
 
 REPORT, HTML, IDENTITIES, PER_SAMPLE = "report.json", "report.html", "identities.csv", "per_sample.npz"
 
-IDENTITY_COLUMNS = ("identity", "name", "num_images", "mean_consistency", "top_foreign_identity",
-                    "top_foreign_name", "top_foreign_share")
 
 
 def write_outputs(report: IQReport, findings: dict, workdir: str, identity_name: Callable[[int], str],
@@ -32,17 +31,12 @@ def write_outputs(report: IQReport, findings: dict, workdir: str, identity_name:
   summary.update(findings)
   summary["eigenvalues"] = report.spectrum.eigenvalues.tolist()
   files.write_json(os.path.join(workdir, REPORT), summary)
-  files.write_csv(os.path.join(workdir, IDENTITIES), IDENTITY_COLUMNS, named_identity_rows(report, identity_name))
+  files.write_csv(os.path.join(workdir, IDENTITIES), IdentityTable.NAMED_COLUMNS,
+                  report.identities.named_rows(identity_name))
   rows = report.sample_rows
   files.write_npz(os.path.join(workdir, PER_SAMPLE), row=rows, label=report.labels,
                consistency=report.per_sample_consistency, singleton=report.singleton,
                neighbor_rows=rows[report.neighbors.indices], neighbor_scores=report.neighbors.scores)
-
-
-def named_identity_rows(report: IQReport, identity_name: Callable[[int], str]) -> List[tuple]:
-  """identities.csv rows: `IdentityTable.rows()` with the identity's and its top foreign identity's names."""
-  return [(identity, identity_name(identity), images, mean, foreign, identity_name(foreign) if foreign >= 0 else "",
-           share) for identity, images, mean, foreign, share in report.identities.rows()]
 
 
 def search_settings(config: ml_collections.ConfigDict) -> SearchSettings:

@@ -1,5 +1,6 @@
 """Neighbour consistency: how often a sample's nearest neighbours share its identity."""
 import dataclasses
+from typing import Callable, List
 
 import numpy as np
 
@@ -50,6 +51,15 @@ class IdentityTable:
     columns = [getattr(self, c) for c in self.COLUMNS]
     columns = [np.round(c, digits) if c.dtype.kind == "f" else c for c in columns]
     yield from zip(*(c.tolist() for c in columns))
+
+  NAMED_COLUMNS = ("identity", "name", "num_images", "mean_consistency", "top_foreign_identity",
+                   "top_foreign_name", "top_foreign_share")
+
+  def named_rows(self, identity_name: Callable[[int], str], digits: int = 6) -> List[tuple]:
+    """One tuple per identity in `NAMED_COLUMNS` order: `rows()` with the identity's name and its top
+    foreign identity's ("" when none)."""
+    return [(identity, identity_name(identity), images, mean, foreign, identity_name(foreign) if foreign >= 0 else "",
+             share) for identity, images, mean, foreign, share in self.rows(digits)]
 
 
 def identity_table(indices: np.ndarray, labels: np.ndarray, consistency: np.ndarray) -> IdentityTable:

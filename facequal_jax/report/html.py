@@ -288,9 +288,8 @@ def _identity_section(report: IQReport, findings: dict, identity_name: Callable[
   suspects = {}
   for item in findings["suspected_mislabeled"]:
     suspects[item["label"]] = suspects.get(item["label"], 0) + 1
-  rows = [(identity, identity_name(identity), images, mean, identity_name(foreign) if foreign >= 0 else "",
-           share, suspects.get(identity, 0))
-          for identity, images, mean, foreign, share in report.identities.rows()]
+  rows = [(identity, name, images, mean, foreign_name, share, suspects.get(identity, 0))
+          for identity, name, images, mean, _, foreign_name, share in report.identities.named_rows(identity_name)]
   shown = f"all {len(rows)}"
   if len(rows) > MAX_TABLE_IDENTITIES:  # the page stays light; identities.csv has them all
     worst = np.argsort(report.identities.mean_consistency, kind="stable")[:MAX_TABLE_IDENTITIES]
