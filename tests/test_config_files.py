@@ -24,14 +24,14 @@ def get_config(arg="small"):
 
 def test_packaged_names_resolve_from_anywhere(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  assert config_files.packaged_names() == ["iq", "pretrain_paco", "protocol_lfw", "proxy_arcface"]
+  assert config_files.packaged_names() == ["finetune_study", "iq", "pretrain_paco", "protocol_lfw", "proxy_arcface"]
   packaged = os.path.join(config_files.PACKAGED_DIR, "iq.py")
   assert config_files.resolve("iq") == config_files.resolve("iq.py") == packaged
   assert config_files.resolve("pretrain_paco:tiny") == os.path.join(config_files.PACKAGED_DIR,
                                                                     "pretrain_paco.py") + ":tiny"
   (tmp_path / "iq.py").write_text(A_CONFIG)  # a file of that name here wins over the packaged one
   assert config_files.resolve("iq.py") == "iq.py"
-  with pytest.raises(UsageError, match=r"--config=configs/nope.py: no such file.*packaged: iq, pretrain_paco"):
+  with pytest.raises(UsageError, match=r"--config=configs/nope.py: no such file.*packaged: finetune_study, iq, pretrain_paco"):
     config_files.resolve("configs/nope.py")
 
 

@@ -1,15 +1,21 @@
 """The MIM face encoder: masks, codebook gradients, learning, resumption, data parallelism."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from PIL import Image
 
 import facequal_jax as fq
 from facequal_jax.configs import pretrain_paco
 from facequal_jax import sharding
+from facequal_jax.data import align
 from facequal_jax.models import masking, paco
 from facequal_jax.training import mim, views
+import faces
+import shared_data
 
 
 def _small_config(**changes):
@@ -162,3 +168,31 @@ def test_colour_jitter_is_an_affine_map_within_its_bounds():
     assert 0.8 <= gain <= 1.2 and -25.5 <= offset <= 25.5
     gains.append(gain)
   assert np.std(gains) > 0.02, "every view draws its own gain"
+
+
+@shared_data.needs("lfw_dev")
+def test_chip_geometry_boxes_hold_the_landmarks_of_detected_chips():
+  """On chips cut by `preprocess.align="detect"`, dlib's own five landmarks (found again on the chip) fall in the
+  "chip" geometry's eye and nose boxes — and the eyes miss the ArcFace template's boxes, so geometry matters."""
+  dlib = faces.dlib()
+  detector, predictor = dlib.get_frontal_face_detector(), dlib.shape_predictor(
+      faces.model_file(align.FIVE_POINT_FILE))
+  root = shared_data.path("lfw_dev")
+  eyes, noses = [], []
+  for name in sorted(os.listdir(root))[:40]:
+    path = os.path.join(root, name, sorted(os.listdir(os.path.join(root, name)))[0])
+    chip = align.detect_chip(np.asarray(Image.open(path).convert("RGB")))
+    found = detector(chip, 1) if chip is not None else []
+    if len(found):
+      points = np.array([[p.x, p.y] for p in predictor(chip, found[0]).parts()]) / align.CHIP_SIZE
+      eyes.append(sorted([points[0:2].mean(0), points[2:4].mean(0)], key=lambda p: p[0]))
+      noses.append(points[4])
+  assert len(eyes) >= 30
+  inside = lambda point, box: abs(point[0] - box[0]) <= box[2] / 2 and abs(point[1] - box[1]) <= box[3] / 2
+  chip_boxes, arcface_boxes = masking.region_boxes("chip"), masking.region_boxes("arcface")
+  left_eye, right_eye = np.mean(eyes, axis=0)
+  assert inside(left_eye, chip_boxes[0]) and inside(right_eye, chip_boxes[1])
+  assert inside(np.mean(noses, axis=0), chip_boxes[2])
+  assert not inside(left_eye, arcface_boxes[0]) and not inside(right_eye, arcface_boxes[1])
+  with pytest.raises(ValueError, match="face geometry"):
+    masking.region_boxes("upside_down")

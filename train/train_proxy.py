@@ -29,8 +29,9 @@ def main(argv):
   del argv
   config, workdir = _CONFIG.value, _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)
-  face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey")
-  images, labels, skipped = decode_labelled_folder(config.data.images, face, config.data.workers)
+  face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey",
+                        config.data.align)
+  images, labels, skipped = decode_labelled_folder(config.data.images, face, config.data.workers, config.data.cache)
   keep = np.bincount(labels)[labels] >= config.data.min_images
   images, labels = images[keep], labels[keep]
   logging.info("%d training faces of %d identities (%d files skipped)", len(labels), len(np.unique(labels)),

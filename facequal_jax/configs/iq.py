@@ -41,8 +41,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.preprocess.channels = "rgb"  # "rgb" or "grey"
 
   config.encoder = ml_collections.ConfigDict()
-  # "face_resnet" (the pretrained face network; eigenfaces without the extra `faces`), "eigenfaces", or the
-  # path of an encoder.msgpack from train/pretrain.py.
+  # "face_resnet" (the pretrained face network; eigenfaces without the extra `faces`), "eigenfaces", "paco_fr"
+  # (the bundled PaCo-FR encoder), or the path of an encoder.msgpack from train/pretrain.py.
   config.encoder.name = "face_resnet"
   config.encoder.dim = 128  # eigenfaces: components kept
   config.encoder.fit_images = 2000  # eigenfaces: images they are fitted on (saved as WORKDIR/encoder.npz)

@@ -24,14 +24,21 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.seed = 0
 
   config.data = ml_collections.ConfigDict()
-  config.data.images = "../shared/data/lfw_dev"  # image folder; labels are not used
-  config.data.crop = 120  # centred square of source pixels (LFW deep-funneled faces)
+  # Identity folders (one, or a tuple); labels are never used.
+  config.data.images = ("../shared/data/lfw_dev", "../shared/data/orl_faces")
+  # Identities with fewer images are left out: the validation protocol's held-out verification pairs come from
+  # LFW-dev's identities with < 4 images, so pretraining never sees a face that the evaluation tests on.
+  config.data.min_identity_images = 4
+  config.data.align = "detect"  # as the face network aligns faces (its chip geometry); or "centre"
+  config.data.crop = 120  # centred square of source pixels where no face is found (or align "centre")
+  config.data.cache = ""  # folder that keeps the decoded faces between runs ("": none)
   config.data.workers = 0
 
   config.model = ml_collections.ConfigDict()
   config.model.image_size = image_size
   config.model.channels = 3
   config.model.patch = patch
+  config.model.geometry = "chip"  # where facial parts sit: "chip" (align "detect") or "arcface" (masking.py)
   config.model.dim = dim
   config.model.depth = depth
   config.model.heads = heads

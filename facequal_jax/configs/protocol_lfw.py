@@ -1,7 +1,9 @@
 r"""The IQ validation experiment on LFW-dev (`python -m train.protocol --config=protocol_lfw --workdir=DIR`).
 
 Identities with >= 4 images train (391 identities, 4,098 images); the others give held-out verification
-pairs. `:smoke` is a two-minute version for CI: identities with >= 10 images, three variants, a few steps.
+pairs. Arguments (comma-separated): `smoke`, a two-minute version for CI (identities with >= 10 images,
+three variants, a few steps); `vit`, the proxy is the PaCo-FR ViT fine-tuned from the bundled encoder,
+on detected and aligned faces (`proxy_arcface:vit`).
 """
 import ml_collections
 
@@ -9,17 +11,25 @@ from facequal_jax.configs import proxy_arcface
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  options = set(filter(None, (arg or "").split(",")))
+  if options - {"smoke", "vit"}:
+    raise ValueError(f"protocol_lfw takes 'smoke' and 'vit' (comma-separated), got {arg!r}")
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.num_devices = 0
 
   config.data = ml_collections.ConfigDict()
   config.data.images = "../shared/data/lfw_dev"
-  config.data.crop = 120
+  config.data.align = "centre"  # or "detect" (the face network's detection + alignment; the ViT proxy's)
+  config.data.crop = 120  # centred square of source pixels (align "centre", or where no face is found)
+  config.data.cache = ""  # folder that keeps the decoded faces between runs ("": none)
   config.data.min_train_images = 4  # identities with fewer images give the held-out pairs
   config.data.workers = 2
 
-  config.proxy = proxy_arcface.get_config("tiny")
+  config.proxy = proxy_arcface.get_config("vit" if "vit" in options else "tiny")
+  if "vit" in options:
+    config.data.align = "detect"
+    config.proxy.init = "paco_fr"  # the bundled encoder
   config.proxy.steps = 600
   config.proxy.log_every = 100
   config.proxy.checkpoint_every = 200
@@ -33,14 +43,16 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.iq.k = 5  # most training identities have 4-9 images
   config.iq.alpha = 0.2
 
-  config.fixed_encoder = "eigenfaces"  # or an encoder.msgpack from train/pretrain.py
+  # "eigenfaces", "face_resnet", "paco_fr" or an encoder.msgpack from train/pretrain.py
+  config.fixed_encoder = "eigenfaces"
   config.eigenfaces_dim = 128
   config.max_genuine_pairs = 1500
   config.folds = 10
 
-  if arg == "smoke":
+  if "smoke" in options:
     config.data.min_train_images = 10
-    config.proxy.model.image_size = 32
+    if "vit" not in options:  # the ViT keeps the size it was pretrained at
+      config.proxy.model.image_size = 32
     config.proxy.batch_size = 64
     config.proxy.steps = 20
     config.proxy.log_every = 10

@@ -1,9 +1,19 @@
 """`load_encoder`: the pretrained face network, or a pretrained MIM checkpoint, as an `Encoder`."""
+import os
 from typing import Optional
 
 from jax.sharding import Mesh
 
 from facequal_jax.encoders.base import Encoder
+
+# Pretrained MIM encoders that ship with the package, by name (see the README's encoder table).
+BUNDLED_ENCODERS = {"paco_fr": os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets",
+                                            "paco_fr_tiny.msgpack")}
+
+
+def checkpoint_path(name_or_path: str) -> str:
+  """The file of a bundled encoder's name (BUNDLED_ENCODERS), or the path itself."""
+  return BUNDLED_ENCODERS.get(name_or_path, name_or_path)
 
 
 def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> Encoder:
@@ -11,8 +21,9 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> Enc
 
   Args:
     path: None for the pretrained face-recognition network (dlib's face ResNet
-      in Flax; needs the optional extra `faces`), or an `encoder.msgpack`
-      written by `train/pretrain.py` (a masked-image-modelling encoder).
+      in Flax; needs the optional extra `faces`), an `encoder.msgpack`
+      written by `train/pretrain.py` (a masked-image-modelling encoder), or
+      "paco_fr", the bundled PaCo-FR encoder.
     mesh: 1-D mesh each batch is split over (default: all local devices).
 
   Returns:
@@ -27,4 +38,4 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> Enc
     from facequal_jax.encoders.face_resnet import load_face_network
     return load_face_network(mesh)
   from facequal_jax.encoders.mim import load_mim_encoder
-  return load_mim_encoder(path, mesh)
+  return load_mim_encoder(checkpoint_path(path), mesh)

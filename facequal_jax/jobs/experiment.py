@@ -43,13 +43,13 @@ class Pool:
   train: np.ndarray
 
 
-def load_pool(config: ml_collections.ConfigDict) -> Pool:
-  """Decodes every image of `config.data.images`; unreadable files are logged with their reason and left out."""
-  channels = config.proxy.model.channels
-  face = FacePreprocess(config.proxy.model.image_size, config.data.crop, "rgb" if channels == 3 else "grey")
-  images, labels, _ = decode_labelled_folder(config.data.images, face, config.data.workers)
+def load_pool(data: ml_collections.ConfigDict, image_size: int, channels: int) -> Pool:
+  """Decodes every image of `data.images` (the `data` section of a protocol config) to uint8
+  [image_size, image_size, channels]; unreadable files are logged with their reason and left out."""
+  face = FacePreprocess(image_size, data.crop, "rgb" if channels == 3 else "grey", data.align)
+  images, labels, _ = decode_labelled_folder(data.images, face, data.workers, data.cache)
   counts = np.bincount(labels)
-  return Pool(images, labels, counts[labels] >= config.data.min_train_images)
+  return Pool(images, labels, counts[labels] >= data.min_train_images)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,11 +91,12 @@ def build_variants(labels: np.ndarray, fixed_embeddings: np.ndarray,
 
 
 def fixed_encoder(config: ml_collections.ConfigDict, pool_images: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-  """The label-free encoder: "eigenfaces" (PCA coordinates fitted on the pool's images, labels unused) or an
-  `encoder.msgpack` path from `train/pretrain.py`."""
+  """The label-free encoder: "eigenfaces" (PCA coordinates fitted on the pool's images, labels unused),
+  "face_resnet" (the pretrained face network), "paco_fr" (the bundled PaCo-FR encoder) or an `encoder.msgpack`
+  path from `train/pretrain.py`."""
   if config.fixed_encoder == "eigenfaces":
     return EigenfaceEncoder.fit(pool_images, config.eigenfaces_dim).project
-  return load_encoder(config.fixed_encoder)
+  return load_encoder(None if config.fixed_encoder == "face_resnet" else config.fixed_encoder)
 
 
 IQ_FIELDS = ("iq", "consistency", "effective_rank_normalized", "rankme")
@@ -126,7 +127,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
   """Every variant (each resumed or skipped when its result exists), then the table, correlations and plot."""
   os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh(config.num_devices)
-  pool = load_pool(config)
+  pool = load_pool(config.data, config.proxy.model.image_size, config.proxy.model.channels)
   train_labels = pool.labels[pool.train]
   held_out_labels = pool.labels[~pool.train]
   logging.info("pool: %d training images of %d identities; %d held-out images of %d identities",

@@ -20,7 +20,7 @@ from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics.diagnostics import Thresholds
 from facequal_jax.metrics.quality import SINGLETON_POLICIES
 
-ENCODER_NAMES = ("face_resnet", "eigenfaces")
+ENCODER_NAMES = ("face_resnet", "eigenfaces", "paco_fr")
 
 
 def check_workdir(workdir: str, flag: str = "--workdir") -> None:

@@ -1,6 +1,10 @@
-"""A compact residual CNN face backbone (ResNet-style basic blocks, GroupNorm).
+"""The proxy's face backbones: a compact residual CNN, and the PaCo-FR ViT encoder with an embedding head.
 
-GroupNorm instead of BatchNorm keeps the model free of batch statistics, so a
+Both map uint8 or float faces [B, H, W, C] to float32 [B, embedding_dim]
+embeddings (not normalised) and take `train` (True while fine-tuning: the ViT's
+stochastic depth is on; the CNN has nothing that differs).
+
+GroupNorm instead of BatchNorm keeps the CNN free of batch statistics, so a
 data-parallel step needs no cross-device moment sync and evaluation equals
 training-mode inference.
 """
@@ -8,6 +12,8 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+
+from facequal_jax.models.paco import Tower, patchify
 
 
 class BasicBlock(nn.Module):
@@ -39,7 +45,8 @@ class FaceResNet(nn.Module):
   stem_stride: int = 2
 
   @nn.compact
-  def __call__(self, images):
+  def __call__(self, images, train: bool = False):
+    del train  # no dropout, no batch statistics
     x = images.astype(jnp.float32) / 127.5 - 1.0
     x = nn.relu(nn.GroupNorm(num_groups=8)(nn.Conv(self.widths[0], (3, 3), self.stem_stride, use_bias=False)(x)))
     for stage, features in enumerate(self.widths):
@@ -47,3 +54,32 @@ class FaceResNet(nn.Module):
         x = BasicBlock(features, 2 if stage > 0 and block == 0 else 1)(x)
     x = nn.Dense(self.embedding_dim)(x.reshape(x.shape[0], -1))
     return nn.LayerNorm()(x)
+
+
+POOLS = ("flatten", "mean")
+
+
+class FaceViT(nn.Module):
+  """The PaCo-FR encoder as a face backbone: uint8 or float [B, H, W, C] → float32 [B, embedding_dim].
+
+  `embed_patch` and `encoder` have the names, structure and shapes of `PacoMIM`'s (see `paco.py`), so a
+  pretraining checkpoint's encoder loads into them (`training/finetune.py`). The head reads the final
+  tokens [B, N, dim] — all of them flattened (`pool="flatten"`, the spatial layout kept, as ArcFace's
+  output head does with a CNN's feature map) or their mean (`"mean"`) — through a dense layer and LayerNorm.
+  """
+  patch: int = 8
+  dim: int = 128
+  depth: int = 4
+  heads: int = 4
+  mlp_ratio: int = 2
+  embedding_dim: int = 128
+  pool: str = "flatten"
+  drop_path: float = 0.0
+
+  @nn.compact
+  def __call__(self, images, train: bool = False):
+    tokens = nn.Dense(self.dim, name="embed_patch")(patchify(images, self.patch))
+    tokens = Tower(self.dim, self.depth, self.heads, self.mlp_ratio, self.drop_path, name="encoder")(
+        tokens, deterministic=not train)
+    features = tokens.reshape(tokens.shape[0], -1) if self.pool == "flatten" else tokens.mean(axis=1)
+    return nn.LayerNorm(name="head_norm")(nn.Dense(self.embedding_dim, name="head")(features))

@@ -58,31 +58,36 @@ def coarse(patches: jax.Array, patch: int, channels: int) -> jax.Array:
 
 
 class Block(nn.Module):
-  """Pre-norm transformer block."""
+  """Pre-norm transformer block; with `drop_path` > 0 and not `deterministic`, each sample skips each branch
+  with that probability (stochastic depth; the kept branches are scaled by 1 / (1 − drop_path))."""
   dim: int
   heads: int
   mlp_ratio: int
+  drop_path: float = 0.0
 
   @nn.compact
-  def __call__(self, x):
-    x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads)(nn.LayerNorm()(x))
+  def __call__(self, x, deterministic: bool = True):
+    drop = nn.Dropout(self.drop_path, broadcast_dims=(1, 2), deterministic=deterministic)
+    x = x + drop(nn.MultiHeadDotProductAttention(num_heads=self.heads)(nn.LayerNorm()(x)))
     h = nn.Dense(self.dim * self.mlp_ratio)(nn.LayerNorm()(x))
-    return x + nn.Dense(self.dim)(nn.gelu(h))
+    return x + drop(nn.Dense(self.dim)(nn.gelu(h)))
 
 
 class Tower(nn.Module):
-  """Learned positions + `depth` blocks + final norm over [B, N, dim] tokens."""
+  """Learned positions + `depth` blocks + final norm over [B, N, dim] tokens; block i drops its branches with
+  probability drop_path · i / (depth − 1) when not `deterministic` (needs a "dropout" rng)."""
   dim: int
   depth: int
   heads: int
   mlp_ratio: int
+  drop_path: float = 0.0
 
   @nn.compact
-  def __call__(self, tokens):
+  def __call__(self, tokens, deterministic: bool = True):
     positions = self.param("positions", nn.initializers.normal(0.02), tokens.shape[1:])
     x = tokens + positions
-    for _ in range(self.depth):
-      x = Block(self.dim, self.heads, self.mlp_ratio)(x)
+    for i in range(self.depth):
+      x = Block(self.dim, self.heads, self.mlp_ratio, self.drop_path * i / max(self.depth - 1, 1))(x, deterministic)
     return nn.LayerNorm()(x)
 
 
@@ -156,11 +161,12 @@ class PacoMIM(nn.Module):
     out["reconstruction_loss"] = (error * masks).sum() / jnp.maximum(masks.sum(), 1)
 
     grid = int(np.sqrt(masks.shape[1]))
-    regions = jnp.asarray(masking.patch_regions(grid))
+    geometry = c.get("geometry", "arcface")  # absent from older encoder.msgpack files
+    regions = jnp.asarray(masking.patch_regions(grid, geometry))
     member = (regions[None, :] == jnp.arange(len(masking.REGION_NAMES))[:, None]).astype(jnp.float32)  # [R, N]
     predicted = self.position_head(tokens)  # [B, N, 2]
     centres = jnp.einsum("rn,bnp->brp", member, predicted) / jnp.maximum(member.sum(1), 1.0)[None, :, None]
-    canonical = jnp.asarray(masking.region_centres(grid))
+    canonical = jnp.asarray(masking.region_centres(grid, geometry))
     offsets = centres[:, :, None, :] - centres[:, None, :, :]
     true_offsets = canonical[:, None, :] - canonical[None, :, :]
     out["spatial_loss"] = jnp.mean(jnp.sum((offsets - true_offsets) ** 2, -1))

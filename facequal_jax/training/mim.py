@@ -17,9 +17,8 @@ import optax
 from jax.sharding import Mesh
 
 from facequal_jax import files, sharding
-from facequal_jax.data.pipeline import decode_all
+from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.data.sources import ImageFolderSource
 from facequal_jax.models import masking, paco
 from facequal_jax.training import loop, optimizer, views
 
@@ -54,7 +53,8 @@ def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, co
   """One optimisation step on uint8 images [B, H, W, C]; returns (state, metrics)."""
   key, mask_key, revive_key, view_key = jax.random.split(state.key, 4)
   grid = config.model.image_size // config.model.patch
-  masks = masking.sample_masks(mask_key, images.shape[0], grid, config.mask_ratio, config.masking)
+  masks = masking.sample_masks(mask_key, images.shape[0], grid, config.mask_ratio, config.masking,
+                               config.model.geometry)
   teacher_forcing = state.step < config.incubation_steps
   masked_view = other_view = images
   if config.model.invariance_weight > 0:
@@ -94,10 +94,22 @@ def make_train_step(model: paco.PacoMIM, config: ml_collections.ConfigDict, mesh
 
 
 def load_faces(config: ml_collections.ConfigDict) -> Tuple[np.ndarray, list]:
-  """Every decodable image of `config.data.images` as uint8 [N, S, S, C], and the skipped files."""
-  face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey")
-  images, _, skipped = decode_all(ImageFolderSource(config.data.images), face, config.data.workers)
-  return images, skipped
+  """The faces of every identity folder of `config.data.images` (a folder or a tuple of folders) with at
+  least `config.data.min_identity_images` images, labels unused.
+
+  Returns:
+    (uint8 [N, S, S, C] faces, decoded with `config.data.align`; the skipped files [(where, reason)]).
+  """
+  face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey",
+                        config.data.align)
+  folders = (config.data.images,) if isinstance(config.data.images, str) else tuple(config.data.images)
+  kept, skipped = [], []
+  for folder in folders:
+    images, labels, folder_skipped = decode_labelled_folder(folder, face, config.data.workers, config.data.cache)
+    counts = np.bincount(labels, minlength=1)
+    kept.append(images[counts[labels] >= config.data.min_identity_images])
+    skipped.extend(folder_skipped)
+  return np.concatenate(kept), skipped
 
 
 def pretrain(config: ml_collections.ConfigDict, images: np.ndarray, workdir: str, mesh: Mesh) -> TrainState:

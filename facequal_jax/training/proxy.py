@@ -1,5 +1,10 @@
 """Training the ArcFace proxy: state, data-parallel step, embedding (the loop is `loop.train`).
 
+The backbone is `config.model.name`: "resnet" (`FaceResNet`) or "vit"
+(`FaceViT`, the PaCo-FR encoder), from scratch or — `config.init`, an
+`encoder.msgpack` — initialised from a pretraining checkpoint, with layer-wise
+learning-rate decay `config.layer_decay` (see `finetune.py`).
+
 The backbone is replicated and the batch split over the 1-D mesh (data
 parallel); the ArcFace class centres — and their optimiser moments — are split
 over the same mesh along the classes (see `arcface.py`). Batches and
@@ -19,7 +24,7 @@ from jax.sharding import Mesh
 
 from facequal_jax import sharding
 from facequal_jax.models import backbone
-from facequal_jax.training import arcface, loop, optimizer
+from facequal_jax.training import arcface, finetune, loop, optimizer
 
 
 @flax.struct.dataclass
@@ -30,9 +35,23 @@ class ProxyState:
   opt_state: Any
 
 
-def make_model(config: ml_collections.ConfigDict) -> backbone.FaceResNet:
-  return backbone.FaceResNet(tuple(config.model.widths), config.model.blocks_per_stage,
-                             config.model.embedding_dim, config.model.stem_stride)
+def make_model(config: ml_collections.ConfigDict):
+  """The backbone of `config.model` (see the module docstring)."""
+  m = config.model
+  if m.name == "vit":
+    return backbone.FaceViT(m.patch, m.dim, m.depth, m.heads, m.mlp_ratio, m.embedding_dim, m.pool, m.drop_path)
+  if m.name == "resnet":
+    return backbone.FaceResNet(tuple(m.widths), m.blocks_per_stage, m.embedding_dim, m.stem_stride)
+  raise ValueError(f"model.name must be 'resnet' or 'vit', got {m.name!r}")
+
+
+def make_optimizer(config: ml_collections.ConfigDict, params) -> optax.GradientTransformation:
+  """AdamW with warmup and cosine decay; for the ViT, with layer-wise learning-rate decay."""
+  adamw = optimizer.adamw_warmup_cosine(config)
+  if config.model.name != "vit" or config.layer_decay == 1.0:
+    return adamw
+  return optax.chain(adamw, finetune.scale_updates(finetune.layer_scales(params, config.model.depth,
+                                                                          config.layer_decay)))
 
 
 def padded_classes(num_classes: int, mesh: Mesh) -> int:
@@ -56,10 +75,13 @@ def create_state(config: ml_collections.ConfigDict, num_classes: int, mesh: Mesh
   example = jnp.zeros((1, size, size, config.model.channels), jnp.uint8)
   # Padding classes (up to a multiple of the devices) follow the real ones; JAX's counter-based
   # (partitionable) threefry gives the real rows the same start on any number of devices.
-  params = {"backbone": jax.jit(model.init)(backbone_key, example)["params"],  # one compilation, not one per op
+  backbone_params = jax.jit(model.init)(backbone_key, example)["params"]  # one compilation, not one per op
+  if config.get("init"):
+    backbone_params = finetune.load_pretrained(backbone_params, config.init)
+  params = {"backbone": backbone_params,
             "centres": 0.01 * jax.random.normal(centre_key, (padded_classes(num_classes, mesh),
                                                               config.model.embedding_dim))}
-  state = ProxyState(jnp.int32(0), params, jax.jit(optimizer.adamw_warmup_cosine(config).init)(params))
+  state = ProxyState(jnp.int32(0), params, jax.jit(make_optimizer(config, params).init)(params))
   shardings = state_shardings(state, mesh)
   return model, jax.device_put(state, shardings), shardings
 
@@ -73,14 +95,15 @@ def _augment(images: jax.Array, key: jax.Array) -> jax.Array:
 def _train_step(state, images, labels, *, model, config, mesh, num_classes):
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), state.step)
   images = _augment(images, key)
+  dropout_key = jax.random.fold_in(key, 1)  # a new stream; the flips keep theirs
 
   def loss_fn(params):
-    embeddings = model.apply({"params": params["backbone"]}, images)
+    embeddings = model.apply({"params": params["backbone"]}, images, train=True, rngs={"dropout": dropout_key})
     return arcface.sharded_loss(embeddings, labels, params["centres"], mesh=mesh, scale=config.arcface.scale,
                                 margin=config.arcface.margin, num_classes=num_classes)
 
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
-  updates, opt_state = optimizer.adamw_warmup_cosine(config).update(grads, state.opt_state, state.params)
+  updates, opt_state = make_optimizer(config, state.params).update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   return ProxyState(state.step + 1, params, opt_state), {"loss": loss}
 
@@ -122,7 +145,7 @@ def train(config: ml_collections.ConfigDict, images: np.ndarray, labels: np.ndar
   return embedder(model, state.params["backbone"], mesh)
 
 
-def embedder(model: backbone.FaceResNet, params, mesh: Mesh, chunk: int = 512):
+def embedder(model, params, mesh: Mesh, chunk: int = 512):
   """uint8 [B, S, S, C] → unit float32 [B, D] numpy embeddings, `chunk` images per sharded call."""
   params = jax.device_put(params, sharding.replicated(mesh))
 

@@ -1,0 +1,137 @@
+"""The fine-tuning study: proxies from scratch and from pretrained encoders, with few and many labels.
+
+On the validation protocol's pool and held-out pairs (`experiment.py`), each
+arm of `config.arms` trains one proxy per (fraction of the identities, seed)
+— the protocol's clean-scaling variants, the same steps and batch for every
+arm — and scores its held-out verification accuracy (10-fold, LFW protocol).
+Each run lives in WORKDIR/ARM/clean_F/seed_S/ (checkpoints, metrics,
+result.json), so an interrupted study resumes where it stopped.
+
+Outputs in WORKDIR: finetune_study.csv (one row per run), finetune_study.json
+(rows and summary) and finetune_study.md (accuracy mean ± std over seeds per
+arm and fraction, each pretrained arm's gain over the scratch ViT).
+"""
+import json
+import os
+import time
+from typing import Dict, List, Tuple
+
+import ml_collections
+import numpy as np
+
+from facequal_jax import files, sharding
+from facequal_jax.configs import proxy_arcface
+from facequal_jax.jobs import experiment
+from facequal_jax.metrics import verification
+from facequal_jax.progress import Progress
+from facequal_jax.training import proxy
+
+SCRATCH_ARM = "vit_scratch"
+
+
+def arm_proxy_config(config: ml_collections.ConfigDict, arm: ml_collections.ConfigDict,
+                     seed: int) -> ml_collections.ConfigDict:
+  """The proxy config of one run: `proxy_arcface:<arm.proxy>` at the study's image size, steps and batch."""
+  proxy_config = proxy_arcface.get_config(arm.proxy)
+  proxy_config.model.image_size = config.image_size
+  proxy_config.init = os.path.join(config.pretrained_dir, arm.pretrained, "encoder.msgpack") if arm.pretrained else ""
+  proxy_config.layer_decay = arm.layer_decay
+  if arm.proxy == "vit":
+    proxy_config.model.drop_path = arm.drop_path
+  proxy_config.seed = seed
+  proxy_config.steps = config.steps
+  proxy_config.batch_size = config.batch_size
+  proxy_config.log_every = max(1, config.steps // 6)
+  proxy_config.checkpoint_every = max(1, config.steps // 3)
+  proxy_config.num_devices = config.num_devices
+  return proxy_config
+
+
+def _variants(train_labels: np.ndarray, config: ml_collections.ConfigDict) -> Dict[int, experiment.Variant]:
+  """fraction → the protocol's clean_<fraction> variant of the training pool."""
+  fractions = sorted({f for arm in config.arms.values() for f in arm.fractions})
+  protocol = ml_collections.ConfigDict({"seed": config.seed, "variants": {
+      "clean_percents": fractions, "noise_percents": (), "mixed_quality": False}})
+  return dict(zip(fractions, experiment.build_variants(train_labels, None, protocol)))
+
+
+def runs(config: ml_collections.ConfigDict) -> List[Tuple[str, int, int]]:
+  """(arm, fraction, seed) of every run, in the order they run."""
+  return [(name, fraction, seed) for name, arm in config.arms.items() for fraction in arm.fractions
+          for seed in config.seeds]
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
+  """Every run (each resumed, or read back when its result exists), then the outputs; returns the rows."""
+  mesh = sharding.make_mesh(config.num_devices)
+  pool = experiment.load_pool(config.data, config.image_size, 3)
+  train_images, held_out = pool.images[pool.train], pool.images[~pool.train]
+  pairs = verification.held_out_pairs(pool.labels[~pool.train], config.max_genuine_pairs, seed=config.seed)
+  variants = _variants(pool.labels[pool.train], config)
+  rows = []
+  progress = Progress("fine-tuning study", total=len(runs(config)), unit="runs", every_s=0.0)
+  for name, fraction, seed in runs(config):
+    run_dir = os.path.join(workdir, name, f"clean_{fraction}", f"seed_{seed}")
+    result_path = os.path.join(run_dir, "result.json")
+    if os.path.exists(result_path):
+      with open(result_path) as f:
+        rows.append(json.load(f))
+      progress.advance(1, note=f"{name} clean_{fraction} seed {seed} done earlier")
+      continue
+    variant, arm = variants[fraction], config.arms[name]
+    start = time.perf_counter()
+    embed = proxy.train(arm_proxy_config(config, arm, seed), train_images[variant.positions], variant.labels,
+                        run_dir, mesh)
+    scores = verification.evaluate(embed(held_out), pairs, folds=config.folds, seed=config.seed)
+    row = {"arm": name, "pretrained": arm.pretrained, "fraction": fraction, "seed": seed,
+           "images": int(len(variant.positions)), "identities": int(len(np.unique(variant.labels))),
+           "accuracy": scores.accuracy, "fold_std": scores.accuracy_std, "roc_auc": scores.roc_auc,
+           "tar_at_far_1e2": scores.tar_at_far_1e2, "seconds": round(time.perf_counter() - start, 1)}
+    files.write_json(result_path, row)
+    rows.append(row)
+    progress.advance(1, note=f"{name} clean_{fraction} seed {seed}: accuracy {row['accuracy']:.4f}")
+  write_outputs(rows, workdir)
+  return rows
+
+
+def summarise(rows: List[dict]) -> List[dict]:
+  """Per (arm, fraction): accuracy and ROC-AUC mean and std over seeds (std with n − 1; 0 for one seed), and
+  the mean accuracy gain over the scratch ViT at that fraction (None where it has no run)."""
+  groups: Dict[Tuple[str, int], List[dict]] = {}
+  for row in rows:
+    groups.setdefault((row["arm"], row["fraction"]), []).append(row)
+  std = lambda values: float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+  out = []
+  for (arm, fraction), group in groups.items():
+    accuracy = [row["accuracy"] for row in group]
+    scratch = groups.get((SCRATCH_ARM, fraction))
+    out.append({"arm": arm, "fraction": fraction, "seeds": len(group), "accuracy_mean": float(np.mean(accuracy)),
+                "accuracy_std": std(accuracy), "roc_auc_mean": float(np.mean([row["roc_auc"] for row in group])),
+                "gain_over_scratch": (float(np.mean(accuracy) - np.mean([row["accuracy"] for row in scratch]))
+                                      if scratch and arm != SCRATCH_ARM else None)})
+  return out
+
+
+COLUMNS = ("arm", "pretrained", "fraction", "seed", "images", "identities", "accuracy", "fold_std", "roc_auc",
+           "tar_at_far_1e2", "seconds")
+
+
+def write_outputs(rows: List[dict], workdir: str) -> None:
+  """finetune_study.csv, .json and .md in `workdir` (module docstring)."""
+  summary = summarise(rows)
+  files.write_csv(os.path.join(workdir, "finetune_study.csv"), COLUMNS, [[row[c] for c in COLUMNS] for row in rows])
+  files.write_json(os.path.join(workdir, "finetune_study.json"), {"rows": rows, "summary": summary})
+  fractions = sorted({s["fraction"] for s in summary})
+  cell = {(s["arm"], s["fraction"]): s for s in summary}
+  arms = list(dict.fromkeys(s["arm"] for s in summary))
+  lines = ["| arm | " + " | ".join(f"{f} % of identities" for f in fractions) + " |",
+           "|" + " --- |" * (len(fractions) + 1)]
+  for arm in arms:
+    texts = []
+    for fraction in fractions:
+      s = cell.get((arm, fraction))
+      gain = "" if not s or s["gain_over_scratch"] is None else f" ({s['gain_over_scratch']:+.3f})"
+      texts.append("" if not s else f"{s['accuracy_mean']:.3f} ± {s['accuracy_std']:.3f}{gain}")
+    lines.append(f"| {arm} | " + " | ".join(texts) + " |")
+  lines += ["", f"Held-out accuracy, mean ± std over seeds (n − 1); in brackets the gain over `{SCRATCH_ARM}`.", ""]
+  files.write_bytes(os.path.join(workdir, "finetune_study.md"), "\n".join(lines).encode())
