@@ -6,7 +6,8 @@ all pairs, for (a) raw pixels, (b) PCA eigenfaces fitted on the set itself,
 (c) the encoder at random initialisation, (d) a plain MAE (no codebook, random
 masking), (e) the full encoder and, optionally, (f) the full encoder trained
 with the view-invariance loss; (g, h) the pretrained face network on detected and
-aligned faces and on centred crops. The LFW set is also scored without its largest
+aligned faces and on centred crops; on the same detected and aligned faces, (i)
+raw pixels and (j) eigenfaces (64 × 64), and (k) the bundled PaCo-FR encoder (`paco_fr`). The LFW set is also scored without its largest
 identity (George_W_Bush, 530 images, 82 % of its genuine pairs).
 
   python -m benchmarks.eval_encoder --mae=/tmp/paco_mae/encoder.msgpack --full=/tmp/paco_full/encoder.msgpack \
@@ -16,6 +17,7 @@ import json
 import os
 import tempfile
 
+import jax
 import numpy as np
 from absl import app, flags
 
@@ -35,7 +37,8 @@ _MAE = flags.DEFINE_string("mae", None, "encoder.msgpack of the plain-MAE ablati
 _FULL = flags.DEFINE_string("full", None, "encoder.msgpack of the full encoder (e).")
 _INVARIANT = flags.DEFINE_string("invariant", None, "encoder.msgpack of the full encoder with view invariance (f).")
 _MIN_IMAGES = flags.DEFINE_integer("min_images", 10, "LFW identities with at least this many images.")
-_FACE_NETWORK = flags.DEFINE_bool("face_network", True, "also score the pretrained face network (extra `faces`).")
+_FACE_NETWORK = flags.DEFINE_bool("face_network", True, "also score the pretrained face network and, on its "
+                                  "aligned faces, pixels and the bundled PaCo-FR encoder (extra `faces`).")
 
 
 def lfw_faces(root: str, min_images: int, face: FacePreprocess = FacePreprocess(112, 120, "rgb")):
@@ -91,6 +94,12 @@ def main(argv):
     network = fq.load_encoder()
     for name, chips in face_network_rows(rest).items():
       encoders[name], inputs[name] = network, chips
+    small = lambda x: np.asarray(jax.image.resize(x.astype(np.float32), (len(x), 64, 64, 3), "bilinear"))
+    on_aligned = {"(i) raw pixels, detected + aligned (64 × 64)": lambda x: small(x).reshape(len(x), -1),
+                  "(j) eigenfaces, detected + aligned (64 × 64)": lambda x: EigenfaceEncoder.fit(small(x), 128)(small(x)),
+                  "(k) bundled PaCo-FR encoder (paco_fr), detected + aligned": fq.load_encoder("paco_fr")}
+    for name, encode in on_aligned.items():
+      encoders[name], inputs[name] = encode, inputs["(g) face network, detected + aligned"]
   results = {}
   for number, name in enumerate(sets, 1):
     print(f"set {number}: {name}")

@@ -196,3 +196,26 @@ def test_chip_geometry_boxes_hold_the_landmarks_of_detected_chips():
   assert not inside(left_eye, arcface_boxes[0]) and not inside(right_eye, arcface_boxes[1])
   with pytest.raises(ValueError, match="face geometry"):
     masking.region_boxes("upside_down")
+
+
+def test_teacher_target_is_learnt_from_the_masked_face():
+  """With `teacher_weight` the masked face's mean token learns to point where the teacher's embedding does."""
+  config = _small_config(teacher_weight=1.0, teacher_dim=6)
+  model, state = mim.create_state(config)
+  mesh = sharding.make_mesh(2)
+  state = jax.device_put(state, sharding.replicated(mesh))
+  step = mim.make_train_step(model, config, mesh)
+  teacher = np.random.default_rng(5).normal(size=(8, 6)).astype(np.float32)
+  losses = []
+  for _ in range(40):
+    state, metrics = step(state, IMAGES, teacher)
+    losses.append(float(metrics["teacher_loss"]))
+  assert losses[0] > 0.5 and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+  with pytest.raises(ValueError, match="teacher embeddings"):
+    mim.pretrain(config, IMAGES, "/nonexistent", mesh)
+
+
+def test_cosine_distance_by_hand():
+  predicted = jnp.array([[3.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+  target = jnp.array([[1.0, 0.0], [-2.0, -2.0], [5.0, 0.0]])
+  assert float(paco.cosine_distance(predicted, target)) == pytest.approx((0.0 + 2.0 + 1.0) / 3)

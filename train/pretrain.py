@@ -23,9 +23,9 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
   del argv
   config, workdir = _CONFIG.value, _WORKDIR.value
-  images, skipped = mim.load_faces(config)
+  images, skipped, teacher = mim.load_faces(config)
   logging.info("%d training faces from %s (%d files skipped)", len(images), config.data.images, len(skipped))
-  state = mim.pretrain(config, images, workdir, sharding.make_mesh(config.num_devices))
+  state = mim.pretrain(config, images, workdir, sharding.make_mesh(config.num_devices), teacher)
   mim.export_encoder(state, config, os.path.join(workdir, mim.ENCODER_FILE))
   logging.info("encoder written to %s", os.path.join(workdir, mim.ENCODER_FILE))
 

@@ -53,6 +53,10 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.model.spatial_weight = 0.1  # 0 switches the spatial loss (facial-part geometry) off
   config.model.invariance_weight = 0.0  # > 0: VICReg between two views' pooled tokens (see paco.py)
   config.model.projector_dim = 4 * dim
+  # > 0: the masked face's mean token predicts the pretrained face network's embedding (cosine loss, paco.py);
+  # needs the extra `faces`. 0 = label-free pretraining with no teacher.
+  config.model.teacher_weight = 0.0
+  config.model.teacher_dim = 128  # the face network's embedding size
 
   config.views = ml_collections.ConfigDict()  # view jitter (models/views.py)
   config.views.scale = 0.1

@@ -58,10 +58,10 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
     config.model.mlp_ratio = 2
     config.model.embedding_dim = 128
     config.model.pool = "flatten"  # head input: all final tokens ("flatten") or their mean ("mean")
-    config.model.drop_path = 0.1  # stochastic depth of the last block (linear in depth from 0)
+    config.model.drop_path = 0.0  # stochastic depth of the last block (linear in depth from 0); README: measured
   # encoder.msgpack of train/pretrain.py to start the ViT's encoder from ("": from scratch)
   config.init = ""
-  config.layer_decay = 0.75  # ViT: block i's learning rate × layer_decay^(depth − i); 1 = none
+  config.layer_decay = 1.0  # ViT: block i's learning rate × layer_decay^(depth − i); 1 = none; README: measured
 
   config.arcface = ml_collections.ConfigDict()
   config.arcface.scale = 64.0  # s, ArcFace default

@@ -56,9 +56,15 @@ def _variants(train_labels: np.ndarray, config: ml_collections.ConfigDict) -> Di
 
 
 def runs(config: ml_collections.ConfigDict) -> List[Tuple[str, int, int]]:
-  """(arm, fraction, seed) of every run, in the order they run."""
-  return [(name, fraction, seed) for name, arm in config.arms.items() for fraction in arm.fractions
-          for seed in config.seeds]
+  """(arm, fraction, seed) of every run of the arms in `config.only` (all arms when empty), in the order they
+  run."""
+  only = [name for name in config.only.split(",") if name]
+  unknown = sorted(set(only) - set(config.arms))
+  if unknown:
+    raise ValueError(f"--config.only names no arm of the study: {', '.join(unknown)} (arms: "
+                     f"{', '.join(config.arms)})")
+  return [(name, fraction, seed) for name, arm in config.arms.items() if not only or name in only
+          for fraction in arm.fractions for seed in config.seeds]
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:

@@ -24,6 +24,12 @@ Pieces (each behind a config switch, for ablations):
   by VICReg (invariance, variance and covariance terms), so the pooled
   embedding keeps what two views of one face share.
 
+- Teacher target (`teacher_weight` > 0, off by default): from the masked
+  face's mean encoder token, a linear head predicts the pretrained face
+  network's 128-D embedding of the whole face (cosine loss) — a global,
+  MaskDistill-style distillation target. The teacher was trained with labels
+  on other data; no label of the pretraining faces is used.
+
 Embeddings for IQ: the mean encoder token of the uncorrupted image, L2-normalised.
 
 Shapes: images uint8 or float [B, H, W, C]; patches float32 [B, G², P·P·C];
@@ -106,6 +112,8 @@ class PacoMIM(nn.Module):
     if c.get("invariance_weight", 0.0) > 0:  # absent from older encoder.msgpack files
       self.projector = nn.Sequential([nn.Dense(c.projector_dim), nn.gelu, nn.Dense(c.projector_dim)],
                                      name="projector")
+    if c.get("teacher_weight", 0.0) > 0:  # absent from older encoder.msgpack files
+      self.teacher_head = nn.Dense(c.teacher_dim, name="teacher_head")
     if c.use_codebook:
       self.codebook = self.param("codebook", nn.initializers.normal(0.5), (c.codebook_size, c.dim))
       self.predictor = nn.Sequential([nn.Dense(c.dim), nn.gelu, nn.Dense(c.codebook_size)], name="predictor")
@@ -118,14 +126,16 @@ class PacoMIM(nn.Module):
     pooled = tokens.mean(axis=1)
     return pooled / jnp.linalg.norm(pooled, axis=1, keepdims=True)
 
-  def __call__(self, images, masks, teacher_forcing, other_view=None):
+  def __call__(self, images, masks, teacher_forcing, other_view=None, teacher=None):
     """Losses and statistics of one batch.
 
     Args:
       images: [B, H, W, C] faces; masks: bool [B, G²] patches to corrupt;
       teacher_forcing: bool scalar, True during incubation;
       other_view: [B, H, W, C] a second view of the same faces (needed when
-        `invariance_weight` > 0).
+        `invariance_weight` > 0);
+      teacher: float32 [B, teacher_dim] the teacher's embeddings of the faces
+        (needed when `teacher_weight` > 0).
 
     Returns:
       dict of float32 scalars (loss terms) and `code_histogram` [K].
@@ -170,10 +180,18 @@ class PacoMIM(nn.Module):
     offsets = centres[:, :, None, :] - centres[:, None, :, :]
     true_offsets = canonical[:, None, :] - canonical[None, :, :]
     out["spatial_loss"] = jnp.mean(jnp.sum((offsets - true_offsets) ** 2, -1))
+    if c.get("teacher_weight", 0.0) > 0:
+      out["teacher_loss"] = cosine_distance(self.teacher_head(tokens.mean(axis=1)), teacher)
     if c.invariance_weight > 0:
       other_tokens = self.encoder(self.embed_patch(patchify(other_view, c.patch)))
       out.update(vicreg_terms(self.projector(tokens.mean(axis=1)), self.projector(other_tokens.mean(axis=1))))
     return out
+
+
+def cosine_distance(predicted: jax.Array, target: jax.Array) -> jax.Array:
+  """Mean of 1 − cos over the rows of two float [B, E] arrays."""
+  unit = lambda x: x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+  return jnp.mean(1.0 - jnp.sum(unit(predicted) * unit(target), axis=-1))
 
 
 def vicreg_terms(a: jax.Array, b: jax.Array) -> Dict[str, jax.Array]:
@@ -199,6 +217,8 @@ def vicreg_terms(a: jax.Array, b: jax.Array) -> Dict[str, jax.Array]:
 def total_loss(terms: Dict[str, jax.Array], config: ml_collections.ConfigDict) -> jax.Array:
   """Weighted sum of the loss terms that the config switches on."""
   loss = terms["reconstruction_loss"] + config.spatial_weight * terms["spatial_loss"]
+  if config.get("teacher_weight", 0.0) > 0:
+    loss += config.teacher_weight * terms["teacher_loss"]
   if config.invariance_weight > 0:
     loss += config.invariance_weight * (25.0 * terms["view_mse"] + 25.0 * terms["view_variance"]
                                         + terms["view_covariance"])

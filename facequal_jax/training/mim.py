@@ -6,7 +6,7 @@ all-reduce. Batches and masks are pure functions of (seed, step), so a resumed
 run sees exactly the batches an uninterrupted one would.
 """
 import functools
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import flax
 import jax
@@ -17,8 +17,10 @@ import optax
 from jax.sharding import Mesh
 
 from facequal_jax import files, sharding
+from facequal_jax.data import align
 from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
+from facequal_jax.encoders.loading import load_encoder
 from facequal_jax.models import masking, paco
 from facequal_jax.training import loop, optimizer, views
 
@@ -40,8 +42,9 @@ def create_state(config: ml_collections.ConfigDict) -> Tuple[paco.PacoMIM, Train
   size, grid = config.model.image_size, config.model.image_size // config.model.patch
   images = jnp.zeros((1, size, size, config.model.channels), jnp.uint8)
   # Jitted: one compilation instead of one per operation of an eager init.
+  teacher = jnp.zeros((1, config.model.teacher_dim), jnp.float32)
   params = jax.jit(model.init)(init_key, images, jnp.zeros((1, grid * grid), bool), jnp.bool_(False),
-                               images)["params"]
+                               images, teacher)["params"]
   # Zero usage: the first step revives every code onto a patch of the batch (a
   # data-dependent start), and codes that stay unused keep being re-seeded.
   usage = jnp.zeros((config.model.codebook_size,), jnp.float32)
@@ -49,8 +52,10 @@ def create_state(config: ml_collections.ConfigDict) -> Tuple[paco.PacoMIM, Train
   return model, TrainState(jnp.int32(0), params, opt_state, usage, state_key)
 
 
-def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, config: ml_collections.ConfigDict):
-  """One optimisation step on uint8 images [B, H, W, C]; returns (state, metrics)."""
+def _train_step(state: TrainState, images: jax.Array, teacher: Optional[jax.Array] = None, *, model: paco.PacoMIM,
+                config: ml_collections.ConfigDict):
+  """One optimisation step on uint8 images [B, H, W, C] (and, with the teacher target, the teacher's float32
+  [B, teacher_dim] embeddings of them); returns (state, metrics)."""
   key, mask_key, revive_key, view_key = jax.random.split(state.key, 4)
   grid = config.model.image_size // config.model.patch
   masks = masking.sample_masks(mask_key, images.shape[0], grid, config.mask_ratio, config.masking,
@@ -63,7 +68,7 @@ def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, co
     other_view = views.random_views(second_key, images, **config.views)
 
   def loss_fn(params):
-    terms = model.apply({"params": params}, masked_view, masks, teacher_forcing, other_view)
+    terms = model.apply({"params": params}, masked_view, masks, teacher_forcing, other_view, teacher)
     return paco.total_loss(terms, config.model), terms
 
   (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -85,39 +90,58 @@ def _train_step(state: TrainState, images: jax.Array, *, model: paco.PacoMIM, co
 
 
 def make_train_step(model: paco.PacoMIM, config: ml_collections.ConfigDict, mesh: Mesh):
-  """The jitted step: state replicated, batch sharded over the mesh rows."""
+  """The jitted step: state replicated, batch (and teacher embeddings) sharded over the mesh rows."""
   replicated = sharding.replicated(mesh)
   batch = sharding.row_sharding(mesh)
   step = functools.partial(_train_step, model=model, config=config)
-  return jax.jit(step, in_shardings=(replicated, batch), out_shardings=(replicated, replicated),
-                 donate_argnums=(0,))
+  inputs = (replicated, batch, batch) if config.model.teacher_weight > 0 else (replicated, batch)
+  return jax.jit(step, in_shardings=inputs, out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
-def load_faces(config: ml_collections.ConfigDict) -> Tuple[np.ndarray, list]:
+def load_faces(config: ml_collections.ConfigDict) -> Tuple[np.ndarray, list, Optional[np.ndarray]]:
   """The faces of every identity folder of `config.data.images` (a folder or a tuple of folders) with at
   least `config.data.min_identity_images` images, labels unused.
 
   Returns:
-    (uint8 [N, S, S, C] faces, decoded with `config.data.align`; the skipped files [(where, reason)]).
+    (uint8 [N, S, S, C] faces, decoded with `config.data.align`; the skipped files [(where, reason)];
+    with the teacher target on, the pretrained face network's float32 [N, 128] embeddings of the same
+    faces — from its own 150 × 150 chips, aligned the same way — else None).
   """
-  face = FacePreprocess(config.model.image_size, config.data.crop, "rgb" if config.model.channels == 3 else "grey",
-                        config.data.align)
+  channels = "rgb" if config.model.channels == 3 else "grey"
+  face = FacePreprocess(config.model.image_size, config.data.crop, channels, config.data.align)
   folders = (config.data.images,) if isinstance(config.data.images, str) else tuple(config.data.images)
-  kept, skipped = [], []
+  use_teacher = config.model.teacher_weight > 0
+  network = load_encoder(None) if use_teacher else None
+  kept, teacher, skipped = [], [], []
   for folder in folders:
     images, labels, folder_skipped = decode_labelled_folder(folder, face, config.data.workers, config.data.cache)
-    counts = np.bincount(labels, minlength=1)
-    kept.append(images[counts[labels] >= config.data.min_identity_images])
+    keep = np.bincount(labels, minlength=1)[labels] >= config.data.min_identity_images
+    kept.append(images[keep])
     skipped.extend(folder_skipped)
-  return np.concatenate(kept), skipped
+    if use_teacher:  # the same files decode at any size, so the rows line up
+      chip = FacePreprocess(align.CHIP_SIZE, config.data.crop, "rgb", config.data.align)
+      chips, _, _ = decode_labelled_folder(folder, chip, config.data.workers, config.data.cache)
+      teacher.append(np.concatenate([network(chips[keep][i:i + 256]) for i in range(0, int(keep.sum()), 256)]))
+  return np.concatenate(kept), skipped, np.concatenate(teacher) if use_teacher else None
 
 
-def pretrain(config: ml_collections.ConfigDict, images: np.ndarray, workdir: str, mesh: Mesh) -> TrainState:
-  """Pretrains (or resumes) on uint8 faces [N, S, S, C] in `workdir` (see `loop.train`); returns the state."""
+def pretrain(config: ml_collections.ConfigDict, images: np.ndarray, workdir: str, mesh: Mesh,
+             teacher: Optional[np.ndarray] = None) -> TrainState:
+  """Pretrains (or resumes) on uint8 faces [N, S, S, C] in `workdir` (see `loop.train`); returns the state.
+
+  `teacher`: float32 [N, teacher_dim] the teacher's embeddings of the faces (`teacher_embeddings`), needed when
+  `config.model.teacher_weight` > 0.
+  """
+  if (config.model.teacher_weight > 0) != (teacher is not None):
+    raise ValueError("teacher embeddings are needed exactly when config.model.teacher_weight > 0")
   model, state = create_state(config)
   state = jax.device_put(state, sharding.replicated(mesh))  # as the step returns it: one compilation, not two
   step_fn = make_train_step(model, config, mesh)
-  batch_at = lambda step: (images[loop.batch_positions(len(images), step, config.batch_size, config.seed)],)
+
+  def batch_at(step):
+    positions = loop.batch_positions(len(images), step, config.batch_size, config.seed)
+    return (images[positions],) if teacher is None else (images[positions], teacher[positions])
+
   return loop.train(state, step_fn, batch_at, config, workdir, "MIM pretraining")
 
 
