@@ -59,6 +59,21 @@ def test_checkpoint_initialises_every_encoder_parameter_exactly(tmp_path):
                             source["embed_patch/kernel"])
 
 
+def test_init_head_starts_the_head_from_the_teacher_head(tmp_path):
+  path, pretrained = _checkpoint(tmp_path, teacher_weight=1.0, teacher_dim=8)
+  config = _vit_config(init=path)
+  config.model.pool, config.init_head = "mean", True
+  _, state, _ = proxy.create_state(config, num_classes=5, mesh=fq.make_mesh(1))
+  loaded = _flat(jax.device_get(state.params["backbone"]))
+  np.testing.assert_array_equal(loaded["head/kernel"], pretrained["teacher_head"]["kernel"])
+  np.testing.assert_array_equal(loaded["head/bias"], pretrained["teacher_head"]["bias"])
+  np.testing.assert_array_equal(loaded["encoder/positions"], pretrained["encoder"]["positions"])
+  no_teacher, _ = _checkpoint(tmp_path, name="plain.msgpack")
+  config.init = no_teacher
+  with pytest.raises(DataError, match="head/bias is not in the checkpoint"):
+    proxy.create_state(config, num_classes=5, mesh=fq.make_mesh(1))
+
+
 @pytest.mark.parametrize("changes, named", [
     (dict(depth=3), "encoder/Block_2/Dense_0/bias is in the checkpoint but not in the model"),
     (dict(depth=1), "encoder/Block_1/Dense_0/bias is not in the checkpoint"),
@@ -193,7 +208,7 @@ def test_study_summary_by_hand():
 def test_every_study_arm_fine_tunes_with_the_same_budget():
   config = finetune_study_config.get_config("")
   runs = finetune_study.runs(config)
-  assert len(runs) == (4 * 3 + 4) * 2 and len(set(runs)) == len(runs)
+  assert len(runs) == (5 * 3 + 4) * 2 and len(set(runs)) == len(runs)
   for name, arm in config.arms.items():
     proxy_config = finetune_study.arm_proxy_config(config, arm, seed=1)
     assert (proxy_config.steps, proxy_config.batch_size, proxy_config.seed) == (300, 64, 1)

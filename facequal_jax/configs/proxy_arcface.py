@@ -61,6 +61,8 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
     config.model.drop_path = 0.0  # stochastic depth of the last block (linear in depth from 0); README: measured
   # encoder.msgpack of train/pretrain.py to start the ViT's encoder from ("": from scratch)
   config.init = ""
+  # ViT: also start the head from the checkpoint's teacher head (pretrained with the teacher target; pool "mean")
+  config.init_head = False
   config.layer_decay = 1.0  # ViT: block i's learning rate × layer_decay^(depth − i); 1 = none; README: measured
 
   config.arcface = ml_collections.ConfigDict()

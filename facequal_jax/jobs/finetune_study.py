@@ -37,7 +37,8 @@ def arm_proxy_config(config: ml_collections.ConfigDict, arm: ml_collections.Conf
   proxy_config.init = os.path.join(config.pretrained_dir, arm.pretrained, "encoder.msgpack") if arm.pretrained else ""
   proxy_config.layer_decay = arm.layer_decay
   if arm.proxy == "vit":
-    proxy_config.model.drop_path = arm.drop_path
+    proxy_config.model.update(drop_path=arm.drop_path, pool=arm.pool)
+    proxy_config.init_head = arm.init_head
   proxy_config.seed = seed
   proxy_config.steps = config.steps
   proxy_config.batch_size = config.batch_size

@@ -6,7 +6,10 @@ blocks, final norm) — is copied by name into the `FaceViT` backbone's
 parameters of the same name; the embedding head stays as initialised. A
 parameter the backbone lacks, one the checkpoint lacks, or one whose shape
 differs is an error that names it. The checkpoint's pretraining-only
-parameters (the codebook or mask token) are not used.
+parameters (the codebook or mask token) are not used. With `init_head`, the
+head starts from the checkpoint's teacher head too (an encoder pretrained with
+the teacher target, a backbone with `pool="mean"`: the head then maps the mean
+token to the teacher's embedding space, as in pretraining).
 
 Layer-wise learning-rate decay (`layer_scales`, as in BEiT / MAE fine-tuning):
 the update of a parameter at depth l is scaled by decay^(L + 1 − l), where the
@@ -26,6 +29,7 @@ from facequal_jax.encoders.loading import checkpoint_path
 from facequal_jax.errors import DataError, MissingFile
 
 ENCODER_PARAMS = ("embed_patch", "encoder")
+HEAD, TEACHER_HEAD = "head", "teacher_head"  # the proxy's embedding head; the teacher target's head
 
 
 def _flat(tree) -> Dict[str, Any]:
@@ -48,15 +52,20 @@ def read_checkpoint(path: str) -> dict:
   return payload
 
 
-def load_pretrained(backbone_params, path: str):
-  """`backbone_params` (a `FaceViT`'s) with every encoder parameter replaced by the checkpoint's at `path`.
+def load_pretrained(backbone_params, path: str, init_head: bool = False):
+  """`backbone_params` (a `FaceViT`'s) with every encoder parameter — and with `init_head`, the head —
+  replaced by the checkpoint's at `path`.
 
   Raises:
     DataError: a parameter missing on either side or of another shape (named, with both shapes).
   """
-  pretrained = {name: tree for name, tree in read_checkpoint(path)["params"].items() if name in ENCODER_PARAMS}
+  params = read_checkpoint(path)["params"]
+  names = ENCODER_PARAMS + ((HEAD,) if init_head else ())
+  pretrained = {name: params[name] for name in ENCODER_PARAMS if name in params}
+  if init_head and TEACHER_HEAD in params:
+    pretrained[HEAD] = params[TEACHER_HEAD]
   source = _flat(pretrained)
-  target = _flat({name: backbone_params[name] for name in ENCODER_PARAMS if name in backbone_params})
+  target = _flat({name: backbone_params[name] for name in names if name in backbone_params})
   problems = [f"{name} is not in the checkpoint" for name in target if name not in source]
   problems += [f"{name} is in the checkpoint but not in the model" for name in source if name not in target]
   problems += [f"{name} has shape {np.shape(source[name])} in the checkpoint, {np.shape(target[name])} in the model"

@@ -146,8 +146,9 @@ def pretrain(config: ml_collections.ConfigDict, images: np.ndarray, workdir: str
 
 
 ENCODER_FILE = "encoder.msgpack"
-# Parameters that embedding touches (the codebook or mask token is created with the model).
-EMBEDDING_PARAMS = ("embed_patch", "encoder", "codebook", "mask_token")
+# Parameters that embedding touches (the codebook or mask token is created with the model), and the teacher
+# target's head, which can start a fine-tuned proxy's embedding head (`finetune.load_pretrained`).
+EMBEDDING_PARAMS = ("embed_patch", "encoder", "codebook", "mask_token", "teacher_head")
 
 
 def export_encoder(state: TrainState, config: ml_collections.ConfigDict, path: str) -> None:

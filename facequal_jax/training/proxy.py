@@ -77,7 +77,7 @@ def create_state(config: ml_collections.ConfigDict, num_classes: int, mesh: Mesh
   # (partitionable) threefry gives the real rows the same start on any number of devices.
   backbone_params = jax.jit(model.init)(backbone_key, example)["params"]  # one compilation, not one per op
   if config.get("init"):
-    backbone_params = finetune.load_pretrained(backbone_params, config.init)
+    backbone_params = finetune.load_pretrained(backbone_params, config.init, config.init_head)
   params = {"backbone": backbone_params,
             "centres": 0.01 * jax.random.normal(centre_key, (padded_classes(num_classes, mesh),
                                                               config.model.embedding_dim))}
