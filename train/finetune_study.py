@@ -10,7 +10,7 @@ from facequal_jax import console
 from facequal_jax.jobs import finetune_study
 
 console.prepare_argv(default_config="finetune_study")
-_CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (finetune_study[:smoke]) "
+_CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (finetune_study[:sweep]) "
                                           "or a config file, PATH[:ARG]; default: finetune_study.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Every run's checkpoints and results, and the tables, go here.")
 flags.mark_flags_as_required(["workdir"])

@@ -27,9 +27,9 @@ ARMS = {
     "resnet": _arm("tiny"),
     "vit_scratch": _arm("vit"),
     "vit_paco": _arm("vit", "full"),
-    # the teacher-pretrained encoder, its mean token read by its own teacher head; and the same ViT from scratch
-    "vit_paco_teacher": _arm("vit", "teacher", pool="mean", init_head=True),
-    "vit_scratch_mean": _arm("vit", pool="mean"),
+    # the teacher-pretrained encoder, its mean token read by its own teacher head; and that ViT from scratch
+    "vit_paco_teacher": _arm("vit", "teacher", (25,), pool="mean", init_head=True),
+    "vit_scratch_mean": _arm("vit", "", (25,), pool="mean"),
     # ablations, one pretraining component changed each (same pretraining budget)
     "vit_paco_random_masking": _arm("vit", "random_masking", (50,)),
     "vit_paco_no_codebook": _arm("vit", "no_codebook", (50,)),
@@ -47,21 +47,19 @@ SWEEP = {
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  """`arg`: "" (the study), "sweep" (the fine-tuning recipe) or "smoke" (seconds-long, for tests)."""
-  if arg not in ("", "sweep", "smoke"):
-    raise ValueError(f"finetune_study takes '', 'sweep' or 'smoke', got {arg!r}")
-  config = protocol_lfw.get_config("vit,smoke" if arg == "smoke" else "vit")
+  """`arg`: "" (the study) or "sweep" (the fine-tuning recipe)."""
+  if arg not in ("", "sweep"):
+    raise ValueError(f"finetune_study takes '' or 'sweep', got {arg!r}")
+  config = protocol_lfw.get_config("vit")
   del config.variants, config.iq, config.fixed_encoder, config.eigenfaces_dim
   config.pretrained_dir = "/tmp/paco"  # holds NAME/encoder.msgpack for each arm's pretrained encoder
   config.seeds = (0,) if arg else (0, 1)  # proxy seeds (head init, batches, flips, drop-path); subsets stay fixed
   config.steps = 300  # fine-tuning steps, the same for every arm
-  config.batch_size = 64  # (the sweep ran at 128)
+  config.batch_size = 128 if arg == "sweep" else 64  # faces per step
   config.image_size = config.proxy.model.image_size  # every arm sees the same faces (the ViT's pretraining size)
   config.only = ""  # comma-separated arm names to run now ("": every arm); finished runs are always read back
   config.arms = ml_collections.ConfigDict()
   for name, arm in (SWEEP if arg == "sweep" else ARMS).items():
     config.arms[name] = ml_collections.ConfigDict(arm)
-  if arg == "smoke":
-    config.steps = config.proxy.steps
   del config.proxy  # each arm builds its own from proxy_arcface
   return config

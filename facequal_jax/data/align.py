@@ -74,7 +74,10 @@ def detection_available() -> bool:
 def central_face(faces, height: int, width: int):
   """Of dlib's detections in an image of height × width, the one nearest its centre (ties: the larger)."""
   off_centre = lambda box: (box.center().x - width / 2) ** 2 + (box.center().y - height / 2) ** 2
-  return min(faces, key=lambda box: (off_centre(box), -box.area()))
+  # By index, not by iterating: dlib's `rectangles` iterator type is registered on first use, and two
+  # decoding threads doing that at once fail ("Object of type 'iterator' is not an instance of 'iterator'").
+  boxes = [faces[i] for i in range(len(faces))]
+  return min(boxes, key=lambda box: (off_centre(box), -box.area()))
 
 
 def _central_face_chip(rgb: np.ndarray, size: int) -> Optional[np.ndarray]:
