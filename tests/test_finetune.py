@@ -45,7 +45,8 @@ def _flat(tree):
 
 
 def test_checkpoint_initialises_every_encoder_parameter_exactly(tmp_path):
-  path, pretrained = _checkpoint(tmp_path)
+  """One teacher-pretrained checkpoint: its encoder is copied leaf by leaf, its teacher head only with init_head."""
+  path, pretrained = _checkpoint(tmp_path, teacher_weight=1.0, teacher_dim=8)
   _, state, _ = proxy.create_state(_vit_config(init=path), num_classes=5, mesh=fq.make_mesh(1))
   loaded = _flat(jax.device_get(state.params["backbone"]))
   source = _flat({name: pretrained[name] for name in ("embed_patch", "encoder")})
@@ -53,25 +54,19 @@ def test_checkpoint_initialises_every_encoder_parameter_exactly(tmp_path):
   for name, value in source.items():
     np.testing.assert_array_equal(loaded[name], value, err_msg=name)
   assert set(loaded) - set(source) == {"head/kernel", "head/bias", "head_norm/scale", "head_norm/bias"}
-  # From scratch the same seed gives other encoder weights: the copy is what made them equal.
-  _, scratch, _ = proxy.create_state(_vit_config(), num_classes=5, mesh=fq.make_mesh(1))
-  assert not np.array_equal(_flat(jax.device_get(scratch.params["backbone"]))["embed_patch/kernel"],
-                            source["embed_patch/kernel"])
-
-
-def test_init_head_starts_the_head_from_the_teacher_head(tmp_path):
-  path, pretrained = _checkpoint(tmp_path, teacher_weight=1.0, teacher_dim=8)
+  # init_head (a mean-pooled head, the teacher head's shape) starts the head from the teacher head too; the
+  # same seed from scratch gives other encoder weights, so the copy is what made them equal above.
   config = _vit_config(init=path)
   config.model.pool, config.init_head = "mean", True
   _, state, _ = proxy.create_state(config, num_classes=5, mesh=fq.make_mesh(1))
-  loaded = _flat(jax.device_get(state.params["backbone"]))
-  np.testing.assert_array_equal(loaded["head/kernel"], pretrained["teacher_head"]["kernel"])
-  np.testing.assert_array_equal(loaded["head/bias"], pretrained["teacher_head"]["bias"])
-  np.testing.assert_array_equal(loaded["encoder/positions"], pretrained["encoder"]["positions"])
-  no_teacher, _ = _checkpoint(tmp_path, name="plain.msgpack")
-  config.init = no_teacher
-  with pytest.raises(DataError, match="head/bias is not in the checkpoint"):
-    proxy.create_state(config, num_classes=5, mesh=fq.make_mesh(1))
+  headed = _flat(jax.device_get(state.params["backbone"]))
+  np.testing.assert_array_equal(headed["head/kernel"], pretrained["teacher_head"]["kernel"])
+  np.testing.assert_array_equal(headed["head/bias"], pretrained["teacher_head"]["bias"])
+  np.testing.assert_array_equal(headed["encoder/positions"], source["encoder/positions"])
+  config.init = ""
+  _, scratch, _ = proxy.create_state(config, num_classes=5, mesh=fq.make_mesh(1))
+  assert not np.array_equal(_flat(jax.device_get(scratch.params["backbone"]))["embed_patch/kernel"],
+                            source["embed_patch/kernel"])
 
 
 def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_parameter(tmp_path):
@@ -85,13 +80,17 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_parameter(tmp_path
                         "encoder/Block_1/Dense_0/bias is not in the checkpoint"),
       "other image size": ({**encoder, "positions": np.zeros((64, 16), np.float32)},
                            "encoder/positions has shape (64, 16) in the checkpoint, (16, 16) in the model"),
+      "no teacher head for init_head": (encoder, "head/bias is not in the checkpoint"),
   }
   for case, (changed, named) in cases.items():
     bad = str(tmp_path / f"{case}.msgpack")
     with open(bad, "wb") as f:
       f.write(flax.serialization.msgpack_serialize({**payload, "params": {**payload["params"], "encoder": changed}}))
+    config = _vit_config(init=bad)
+    if case == "no teacher head for init_head":
+      config.model.pool, config.init_head = "mean", True
     with pytest.raises(DataError, match="does not fit") as error:
-      proxy.create_state(_vit_config(init=bad), num_classes=5, mesh=fq.make_mesh(1))
+      proxy.create_state(config, num_classes=5, mesh=fq.make_mesh(1))
     assert named in str(error.value) and bad in str(error.value), case
 
 

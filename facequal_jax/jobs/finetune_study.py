@@ -138,7 +138,9 @@ def write_outputs(rows: List[dict], workdir: str) -> None:
     for fraction in fractions:
       s = cell.get((arm, fraction))
       gain = "" if not s or s["gain_over_scratch"] is None else f" ({s['gain_over_scratch']:+.3f})"
-      texts.append("" if not s else f"{s['accuracy_mean']:.3f} ± {s['accuracy_std']:.3f}{gain}")
+      spread = f" ± {s['accuracy_std']:.3f}" if s and s["seeds"] > 1 else " (one seed)"
+      texts.append("" if not s else f"{s['accuracy_mean']:.3f}{spread}{gain}")
     lines.append(f"| {arm} | " + " | ".join(texts) + " |")
-  lines += ["", f"Held-out accuracy, mean ± std over seeds (n − 1); in brackets the gain over `{SCRATCH_ARM}`.", ""]
+  lines += ["", f"Held-out accuracy, mean ± std over seeds (n − 1); in brackets the gain of the mean over "
+            f"`{SCRATCH_ARM}`'s at that fraction.", ""]
   files.write_bytes(os.path.join(workdir, "finetune_study.md"), "\n".join(lines).encode())
