@@ -75,9 +75,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
   train_images, held_out = pool.images[pool.train], pool.images[~pool.train]
   pairs = verification.held_out_pairs(pool.labels[~pool.train], config.max_genuine_pairs, seed=config.seed)
   variants = _variants(pool.labels[pool.train], config)
-  rows = []
-  progress = Progress("fine-tuning study", total=len(runs(config)), unit="runs", every_s=0.0)
-  for name, fraction, seed in runs(config):
+  rows, planned = [], runs(config)
+  progress = Progress("fine-tuning study", total=len(planned), unit="runs", every_s=0.0)
+  for name, fraction, seed in planned:
     run_dir = os.path.join(workdir, name, f"clean_{fraction}", f"seed_{seed}")
     result_path = os.path.join(run_dir, "result.json")
     if os.path.exists(result_path):

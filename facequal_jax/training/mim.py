@@ -122,7 +122,8 @@ def load_faces(config: ml_collections.ConfigDict) -> Tuple[np.ndarray, list, Opt
     if use_teacher:  # the same files decode at any size, so the rows line up
       chip = FacePreprocess(align.CHIP_SIZE, config.data.crop, "rgb", config.data.align)
       chips, _, _ = decode_labelled_folder(folder, chip, config.data.workers, config.data.cache)
-      teacher.append(np.concatenate([network(chips[keep][i:i + 256]) for i in range(0, int(keep.sum()), 256)]))
+      chips = chips[keep]  # once, not per chunk
+      teacher.append(np.concatenate([network(chips[i:i + 256]) for i in range(0, len(chips), 256)]))
   if not use_teacher:
     return np.concatenate(kept), skipped, None
   # Centred: the network's embeddings of different people still share a cosine of about 0.84 (README), so

@@ -39,6 +39,8 @@ def make_model(config: ml_collections.ConfigDict):
   """The backbone of `config.model` (see the module docstring)."""
   m = config.model
   if m.name == "vit":
+    if m.pool not in backbone.POOLS:
+      raise ValueError(f"model.pool must be one of {backbone.POOLS}, got {m.pool!r}")
     return backbone.FaceViT(m.patch, m.dim, m.depth, m.heads, m.mlp_ratio, m.embedding_dim, m.pool, m.drop_path)
   if m.name == "resnet":
     return backbone.FaceResNet(tuple(m.widths), m.blocks_per_stage, m.embedding_dim, m.stem_stride)
