@@ -22,8 +22,9 @@ def _data():
 
 
 def test_step_on_eight_devices_equals_one():
-  """Eight devices: 13 classes padded to 16 centre rows. (One, two and eight devices for the class-sharded loss
-  and its gradients alone: test_arcface.py.)"""
+  """Eight devices: 13 classes padded to 16 centre rows; the BatchNorm head's moments are the global batch's
+  (per-device moments of two faces would move its running averages and every gradient). (One, two and eight
+  devices for the class-sharded loss and its gradients alone: test_arcface.py.)"""
   images, labels = _data()
   _, classes = np.unique(labels, return_inverse=True)
   results = {}
@@ -36,10 +37,13 @@ def test_step_on_eight_devices_equals_one():
     state, metrics = step(state, images[positions], classes[positions].astype(np.int32))
     params = jax.device_get(state.params)
     params["centres"] = params["centres"][:13]  # padded to 16 rows on 8 devices: compare the real ones
-    results[devices] = (float(metrics["loss"]), params)
+    assert config.model.head_norm == "batchnorm"
+    results[devices] = (float(metrics["loss"]), {"params": params, "batch_stats": jax.device_get(state.batch_stats)})
   loss_one, params_one = results[1]
   assert np.isfinite(loss_one)
   loss_eight, params_eight = results[8]
   assert loss_eight == pytest.approx(loss_one, rel=1e-5)
+  running_mean = params_one["batch_stats"]["BatchNorm_0"]["mean"]
+  assert np.abs(running_mean).max() > 1e-3  # one update of the running moments happened
   for one, eight in zip(jax.tree.leaves(params_one), jax.tree.leaves(params_eight)):
     np.testing.assert_allclose(eight, one, atol=2e-5, rtol=1e-4)

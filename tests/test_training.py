@@ -48,8 +48,10 @@ def test_pretraining_resumes_exactly(tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   with open(os.path.join(workdir, loop.METRICS_FILE)) as f:
     records = [json.loads(line) for line in f]
-  # Steps 2, 4, 6 from the first run, then 4 and 6 again after resuming from step 3.
-  assert [r["step"] for r in records] == [2, 4, 6, 4, 6]
+  # Step 2 from the first run; 4 and 6, logged after the step-3 checkpoint, dropped and logged again.
+  assert [r["step"] for r in records] == [2, 4, 6]
+  straight_records = loop.read_metrics(str(tmp_path / "straight"))
+  assert [r["loss"] for r in records] == [r["loss"] for r in straight_records]
   assert all(np.isfinite(r["loss"]) and r["images_per_second"] > 0 for r in records)
 
 
@@ -57,6 +59,7 @@ def test_proxy_training_resumes_exactly(tmp_path):
   rng = np.random.default_rng(0)
   images, labels = rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8), np.repeat(np.arange(13), 5)[:64] * 7
   config, mesh = _proxy_config(), fq.make_mesh(2)
+  config.probe_images = 32  # the spectrum of 32 fixed faces at every logged step
   straight = proxy.train(config, images, labels, str(tmp_path / "straight"), mesh)(images[:8])
   workdir = str(tmp_path / "resumed")
   shutil.copytree(tmp_path / "straight", workdir)
@@ -64,6 +67,11 @@ def test_proxy_training_resumes_exactly(tmp_path):
   resumed = proxy.train(config, images, labels, workdir, mesh)(images[:8])
   np.testing.assert_array_equal(resumed, straight)
   np.testing.assert_allclose(np.linalg.norm(straight, axis=1), 1.0, atol=1e-6)
+  logged = loop.read_metrics(workdir)
+  assert [r["step"] for r in logged] == [2, 4, 6]
+  assert logged == [dict(r, images_per_second=l["images_per_second"])
+                    for r, l in zip(loop.read_metrics(str(tmp_path / "straight")), logged)]
+  assert all(0 < r["probe_effective_rank_normalized"] <= 1 for r in logged)
 
 
 def test_batch_positions_are_seeded_epochs():

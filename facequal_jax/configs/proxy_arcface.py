@@ -59,6 +59,8 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
     config.model.embedding_dim = 128
     config.model.pool = "flatten"  # head input: all final tokens ("flatten") or their mean ("mean")
     config.model.drop_path = 0.0  # stochastic depth of the last block (linear in depth from 0); README: measured
+  # "layernorm" or "batchnorm" (ArcFace's output BN, batch statistics); README "The proxy's spectrum": measured
+  config.model.head_norm = "batchnorm" if variant in RESNETS else "layernorm"
   # encoder.msgpack of train/pretrain.py to start the ViT's encoder from ("": from scratch)
   config.init = ""
   # ViT: also start the head from the checkpoint's teacher head (pretrained with the teacher target; pool "mean")
@@ -75,6 +77,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.warmup_steps = 100
   config.weight_decay = 5e-4
   config.log_every = 50
+  config.probe_images = 0  # > 0: the spectrum of this many fixed training faces at every logged step (metrics.jsonl)
   config.checkpoint_every = 500
   config.num_devices = 0  # data-parallel mesh; 0 = all
   return config
