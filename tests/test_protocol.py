@@ -9,6 +9,7 @@ import pytest
 
 from facequal_jax.configs import protocol_lfw
 from facequal_jax.jobs import experiment as protocol
+from facequal_jax.jobs import protocol_outputs
 import shared_data
 
 LFW = shared_data.path("lfw_dev")
@@ -26,8 +27,9 @@ def smoke_run(tmp_path_factory):
 
 def test_variants_hold_what_they_claim(smoke_run):
   _, workdir, rows = smoke_run
-  by_name = {row["variant"]: row for row in rows}
-  assert list(by_name) == ["clean_50", "clean_100", "noise_20"]
+  assert [(row["variant"], row["seed"]) for row in rows] == [
+      ("clean_50", 0), ("clean_50", 1), ("clean_100", 0), ("clean_100", 1), ("noise_20", 0), ("noise_20", 1)]
+  by_name = {row["variant"]: row for row in rows if row["seed"] == 0}
   # lfw_dev's data card: 94 identities have >= 10 images, 2,516 images in all.
   assert (by_name["clean_100"]["images"], by_name["clean_100"]["identities"]) == (2516, 94)
   assert by_name["clean_50"]["identities"] == 47
@@ -36,35 +38,54 @@ def test_variants_hold_what_they_claim(smoke_run):
   assert by_name["noise_20"]["fixed_consistency"] < by_name["clean_100"]["fixed_consistency"]
   fixed_rank = "fixed_effective_rank_normalized"
   assert by_name["noise_20"][fixed_rank] == by_name["clean_100"][fixed_rank]  # labels do not move it
+  seeds = [row for row in rows if row["variant"] == "clean_100"]
+  assert seeds[0]["accuracy"] != seeds[1]["accuracy"]  # the seed reaches the proxy
+  assert seeds[0]["fixed_iq"] == seeds[1]["fixed_iq"]  # and not the fixed encoder
   for row in rows:
     assert 0.5 <= row["accuracy"] <= 1.0 and 0.0 <= row["iq"] <= 1.0
     assert row["num_pairs"] == 1000  # 500 genuine + 500 impostor held-out pairs
 
 
-def test_outputs_are_complete_and_correlations_recompute(smoke_run):
-  _, workdir, rows = smoke_run
+def test_outputs_are_complete_and_recompute(smoke_run):
+  config, workdir, rows = smoke_run
   with open(os.path.join(workdir, "protocol.csv")) as f:
     table = list(csv.DictReader(f))
-  assert [row["variant"] for row in table] == [row["variant"] for row in rows]
+  assert [(row["variant"], int(row["seed"])) for row in table] == [(row["variant"], row["seed"]) for row in rows]
   with open(os.path.join(workdir, "protocol.json")) as f:
-    correlations = json.load(f)["correlations"]
-  accuracy = np.array([row["accuracy"] for row in rows])
-  iq = np.array([row["iq"] for row in rows])
-  # Pearson from its definition.
+    written = json.load(f)
+  names = ["clean_50", "clean_100", "noise_20"]
+  mean = lambda field: np.array([np.mean([r[field] for r in rows if r["variant"] == n]) for n in names])
+  accuracy, iq = mean("accuracy"), mean("iq")
+  # Pearson of the variant means from its definition; Spearman inside its bootstrap interval.
   want = np.sum((iq - iq.mean()) * (accuracy - accuracy.mean())) / np.sqrt(
       np.sum((iq - iq.mean()) ** 2) * np.sum((accuracy - accuracy.mean()) ** 2))
-  assert correlations["iq"]["pearson"] == pytest.approx(want, abs=1e-9)
+  iq_row = written["correlations"]["iq"]
+  assert iq_row["pearson"] == pytest.approx(want, abs=1e-9)
+  assert iq_row["low"] <= iq_row["estimate"] <= iq_row["high"]
+  # The α curve's ends are Spearman of r̃ alone (α = 0) and of Consis alone (α = 1).
+  curve = written["alpha_curves"]["proxy"]
+  assert written["alphas"][0] == 0.0 and written["alphas"][-1] == 1.0
+  assert curve[0] == pytest.approx(written["correlations"]["effective_rank_normalized"]["estimate"])
+  assert curve[-1] == pytest.approx(written["correlations"]["consistency"]["estimate"])
+  # Accuracy std over seeds with n − 1.
+  summary = {s["variant"]: s for s in written["summary"]}
+  pair = [r["accuracy"] for r in rows if r["variant"] == "clean_50"]
+  assert summary["clean_50"]["accuracy_std"] == pytest.approx(abs(pair[0] - pair[1]) / np.sqrt(2))
   svg = ElementTree.parse(os.path.join(workdir, "protocol.svg")).getroot()
   circles = svg.findall("{http://www.w3.org/2000/svg}circle")
-  assert len(circles) == len(protocol.METRICS) * len(rows)
+  assert len(circles) == len(protocol_outputs.METRICS) * len(names)
+  # The probe spectrum was logged at every logged step (10, 20) of every run: one line per run.
+  training = ElementTree.parse(os.path.join(workdir, "protocol_training.svg")).getroot()
+  lines = training.findall(".//{http://www.w3.org/2000/svg}polyline")
+  assert len(lines) == len(rows) and all(len(line.get("points").split()) == 2 for line in lines)
   with open(os.path.join(workdir, "protocol.md")) as f:
     text = f.read()
-  assert "| IQ (proxy) |" in text and "protocol.svg" in text
+  assert "| IQ (proxy) |" in text and "protocol_alpha.svg" in text and "protocol_training.svg" in text
 
 
 def test_a_finished_run_resumes_without_training(smoke_run):
   config, workdir, rows = smoke_run
-  metrics = os.path.join(workdir, "variants", "clean_50", "metrics.jsonl")
+  metrics = os.path.join(workdir, "variants", "clean_50", "seed_0", "metrics.jsonl")
   before = os.path.getmtime(metrics)
   os.remove(os.path.join(workdir, "protocol.md"))
   again = protocol.run(config, workdir)

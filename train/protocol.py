@@ -1,8 +1,8 @@
 r"""Runs the IQ validation experiment: `python -m train.protocol --config=protocol_lfw --workdir=DIR`.
 
-Writes DIR/protocol.{md,csv,json,svg}; each variant's proxy and result live in
-DIR/variants/NAME/, so an interrupted run resumes at the variant (and the step)
-where it stopped.
+Writes DIR/protocol.{md,csv,json,svg} (and the α-curve and training-spectrum
+plots); each run's proxy and result live in DIR/variants/NAME/seed_S/, so an
+interrupted experiment resumes at the run (and the step) where it stopped.
 """
 from absl import app, flags
 from ml_collections import config_flags

@@ -7,9 +7,11 @@ arm — and scores its held-out verification accuracy (10-fold, LFW protocol).
 Each run lives in WORKDIR/ARM/clean_F/seed_S/ (checkpoints, metrics,
 result.json), so an interrupted study resumes where it stopped.
 
-Outputs in WORKDIR: finetune_study.csv (one row per run), finetune_study.json
-(rows and summary) and finetune_study.md (accuracy mean ± std over seeds per
-arm and fraction, each pretrained arm's gain over the scratch ViT).
+Outputs in WORKDIR: finetune_study.csv (one row per run, with the r̃ of its
+training faces), finetune_study.json (rows and summary), finetune_study.md
+(accuracy mean ± std over seeds per arm and fraction, each pretrained arm's
+gain over the scratch ViT) and, when the runs logged their probe spectrum,
+finetune_study_training.svg (r̃ over training).
 """
 import json
 import os
@@ -21,9 +23,10 @@ import numpy as np
 
 from facequal_jax import files, sharding
 from facequal_jax.configs import proxy_arcface
-from facequal_jax.jobs import experiment
+from facequal_jax.jobs import experiment, protocol_outputs
 from facequal_jax.metrics import verification
 from facequal_jax.progress import Progress
+from facequal_jax.report import plots
 from facequal_jax.training import proxy
 
 SCRATCH_ARM = "vit_scratch"
@@ -36,16 +39,30 @@ def arm_proxy_config(config: ml_collections.ConfigDict, arm: ml_collections.Conf
   proxy_config.model.image_size = config.image_size
   proxy_config.init = os.path.join(config.pretrained_dir, arm.pretrained, "encoder.msgpack") if arm.pretrained else ""
   proxy_config.layer_decay = arm.layer_decay
+  proxy_config.model.head_norm = arm.head_norm
   if arm.proxy == "vit":
     proxy_config.model.update(drop_path=arm.drop_path, pool=arm.pool)
     proxy_config.init_head = arm.init_head
   proxy_config.seed = seed
   proxy_config.steps = config.steps
   proxy_config.batch_size = config.batch_size
-  proxy_config.log_every = max(1, config.steps // 6)
+  proxy_config.log_every = config.log_every
+  proxy_config.probe_images = config.probe_images
   proxy_config.checkpoint_every = max(1, config.steps // 3)
   proxy_config.num_devices = config.num_devices
+  _override(proxy_config, arm.overrides.to_dict())
   return proxy_config
+
+
+def _override(target: ml_collections.ConfigDict, overrides: dict) -> None:
+  """Sets each (nested) field of `overrides` on `target`; a field `target` lacks is a ValueError."""
+  for key, value in overrides.items():
+    if key not in target:
+      raise ValueError(f"an arm overrides {key!r}, which the proxy config does not have")
+    if isinstance(value, dict):
+      _override(target[key], value)
+    else:
+      target[key] = value
 
 
 def _variants(train_labels: np.ndarray, config: ml_collections.ConfigDict) -> Dict[int, experiment.Variant]:
@@ -90,15 +107,36 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
     embed = proxy.train(arm_proxy_config(config, arm, seed), train_images[variant.positions], variant.labels,
                         run_dir, mesh)
     scores = verification.evaluate(embed(held_out), pairs, folds=config.folds, seed=config.seed)
+    spectrum = proxy.probe_spectrum(embed(train_images[variant.positions]))
     row = {"arm": name, "pretrained": arm.pretrained, "fraction": fraction, "seed": seed,
            "images": int(len(variant.positions)), "identities": int(len(np.unique(variant.labels))),
            "accuracy": scores.accuracy, "fold_std": scores.accuracy_std, "roc_auc": scores.roc_auc,
-           "tar_at_far_1e2": scores.tar_at_far_1e2, "seconds": round(time.perf_counter() - start, 1)}
+           "tar_at_far_1e2": scores.tar_at_far_1e2, "seconds": round(time.perf_counter() - start, 1),
+           "effective_rank_normalized": spectrum["probe_effective_rank_normalized"],
+           "top_share": spectrum["probe_top_share"], "mean_length": spectrum["probe_mean_length"]}
     files.write_json(result_path, row)
     rows.append(row)
     progress.advance(1, note=f"{name} clean_{fraction} seed {seed}: accuracy {row['accuracy']:.4f}")
   write_outputs(rows, workdir)
   return rows
+
+
+def training_plot(rows: List[dict], workdir: str) -> str:
+  """SVG: each run's proxy r̃ on its probe faces over training, one panel per fraction ("" when no run logged
+  its probe)."""
+  panels = []
+  for fraction in sorted({row["fraction"] for row in rows}):
+    series = []
+    for row in rows:
+      if row["fraction"] == fraction:
+        run_dir = os.path.join(workdir, row["arm"], f"clean_{fraction}", f"seed_{row['seed']}")
+        logged = protocol_outputs.probe_series(run_dir)
+        if logged["steps"]:
+          series.append({"label": row["arm"], "x": logged["steps"], "y": logged["r"]})
+    if series:
+      panels.append({"title": f"clean_{fraction}: proxy r̃ on its probe faces", "xlabel": "step", "ylabel": "r̃",
+                     "series": series})
+  return plots.line_panels(panels, 1, width=640) if panels else ""
 
 
 def summarise(rows: List[dict]) -> List[dict]:
@@ -120,13 +158,17 @@ def summarise(rows: List[dict]) -> List[dict]:
 
 
 COLUMNS = ("arm", "pretrained", "fraction", "seed", "images", "identities", "accuracy", "fold_std", "roc_auc",
-           "tar_at_far_1e2", "seconds")
+           "tar_at_far_1e2", "seconds", "effective_rank_normalized", "top_share", "mean_length")
 
 
 def write_outputs(rows: List[dict], workdir: str) -> None:
-  """finetune_study.csv, .json and .md in `workdir` (module docstring)."""
+  """finetune_study.csv, .json, .md (and finetune_study_training.svg) in `workdir` (module docstring)."""
   summary = summarise(rows)
-  files.write_csv(os.path.join(workdir, "finetune_study.csv"), COLUMNS, [[row[c] for c in COLUMNS] for row in rows])
+  files.write_csv(os.path.join(workdir, "finetune_study.csv"), COLUMNS,
+                  [[row.get(c, "") for c in COLUMNS] for row in rows])  # "": a run from before a column existed
+  training = training_plot(rows, workdir)
+  if training:
+    files.write_bytes(os.path.join(workdir, "finetune_study_training.svg"), training.encode())
   files.write_json(os.path.join(workdir, "finetune_study.json"), {"rows": rows, "summary": summary})
   fractions = sorted({s["fraction"] for s in summary})
   cell = {(s["arm"], s["fraction"]): s for s in summary}
@@ -143,4 +185,11 @@ def write_outputs(rows: List[dict], workdir: str) -> None:
     lines.append(f"| {arm} | " + " | ".join(texts) + " |")
   lines += ["", f"Held-out accuracy, mean ± std over seeds (n − 1); in brackets the gain of the mean over "
             f"`{SCRATCH_ARM}`'s at that fraction.", ""]
+  ranked = [row for row in rows if "effective_rank_normalized" in row]
+  if ranked:
+    lines += ["| arm | fraction | seed | r̃ of its training faces | largest eigenvalue's share | mean-embedding length |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['arm']} | {r['fraction']} | {r['seed']} | {r['effective_rank_normalized']:.3f} | "
+              f"{r['top_share']:.3f} | {r['mean_length']:.3f} |" for r in ranked]
+    lines += ["", "![r̃ over training](finetune_study_training.svg)" if training else "", ""]
   files.write_bytes(os.path.join(workdir, "finetune_study.md"), "\n".join(lines).encode())

@@ -1,4 +1,5 @@
-"""Rank and linear correlation coefficients (numpy only): Pearson, Spearman, Kendall τ-b."""
+"""Rank and linear correlation coefficients (numpy only): Pearson, Spearman, Kendall τ-b; their bootstrap
+intervals over groups of runs; IQ's correlation as a function of its weight α."""
 import numpy as np
 
 
@@ -34,3 +35,50 @@ def kendall(x, y) -> float:
   dy = np.sign(y[:, None] - y[None, :])[np.triu_indices(len(y), 1)]
   denominator = np.sqrt(np.sum(dx != 0) * np.sum(dy != 0))
   return float(np.sum(dx * dy) / denominator) if denominator else float("nan")
+
+
+def group_means(values, groups) -> np.ndarray:
+  """Mean of `values` per group, in the order of the sorted distinct `groups`."""
+  values, groups = np.asarray(values, np.float64), np.asarray(groups)
+  return np.array([values[groups == g].mean() for g in np.unique(groups)])
+
+
+def bootstrap_interval(x, y, groups, statistic=spearman, resamples: int = 2000, level: float = 0.95,
+                       seed: int = 0) -> dict:
+  """Two-stage bootstrap interval of `statistic` between group means of x and y.
+
+  The statistic is computed over groups (e.g. dataset variants), each contributing the mean of its members'
+  x and y (e.g. over training seeds). A resample draws as many groups as there are, with replacement, and
+  within each drawn group as many of its members as it has, with replacement; the interval is the
+  (1 − level)/2 and (1 + level)/2 quantiles of the statistic over resamples where it is defined (a resample
+  whose x or y means are all equal has no rank correlation).
+
+  Args:
+    x, y: float [n] per member (run); groups: [n] group of each member.
+
+  Returns:
+    {"estimate": statistic of the observed group means, "low", "high", "defined": the fraction of resamples
+    where the statistic was defined}.
+  """
+  x, y, groups = np.asarray(x, np.float64), np.asarray(y, np.float64), np.asarray(groups)
+  members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+  rng = np.random.default_rng(seed)
+  draws = []
+  for _ in range(resamples):
+    picked = [members[g] for g in rng.integers(0, len(members), len(members))]
+    rows = [group[rng.integers(0, len(group), len(group))] for group in picked]
+    draws.append(statistic([x[r].mean() for r in rows], [y[r].mean() for r in rows]))
+  draws = np.asarray(draws)
+  defined = draws[np.isfinite(draws)]
+  low, high = (np.quantile(defined, [(1 - level) / 2, (1 + level) / 2]) if len(defined) else (np.nan, np.nan))
+  estimate = statistic(group_means(x, groups), group_means(y, groups))
+  return {"estimate": float(estimate), "low": float(low), "high": float(high),
+          "defined": len(defined) / max(resamples, 1)}
+
+
+def alpha_curve(consistency, effective_rank, accuracy, alphas, statistic=spearman) -> np.ndarray:
+  """`statistic` of IQ_α = α·Consis + (1 − α)·r̃ against accuracy for each α of `alphas` (float [m]).
+
+  An after-the-fact sensitivity curve of IQ's weight: never a way to choose the default."""
+  consistency, effective_rank = np.asarray(consistency, np.float64), np.asarray(effective_rank, np.float64)
+  return np.array([statistic(a * consistency + (1 - a) * effective_rank, accuracy) for a in alphas])
