@@ -92,3 +92,14 @@ def test_a_finished_run_resumes_without_training(smoke_run):
   assert again == rows
   assert os.path.getmtime(metrics) == before
   assert os.path.exists(os.path.join(workdir, "protocol.md"))
+
+
+def test_cap_variant_keeps_at_most_k_images_of_every_identity():
+  labels = np.repeat(np.arange(6), [1, 2, 3, 5, 8, 4])
+  config = protocol_lfw.get_config("smoke")
+  config.variants.update(clean_percents=(), noise_percents=(), caps=(2,))
+  (cap,) = protocol.build_variants(labels, None, config)
+  assert cap.name == "cap_2" and cap.noise == 0.0
+  np.testing.assert_array_equal(cap.labels, labels[cap.positions])
+  np.testing.assert_array_equal(np.bincount(cap.labels, minlength=6), [1, 2, 2, 2, 2, 2])
+  assert len(np.unique(cap.positions)) == len(cap.positions)
