@@ -130,7 +130,8 @@ def line_panels(panels: Sequence[dict], columns: int = 2, width: int = 420, heig
            f'font-family="sans-serif" font-size="10">', '<rect width="100%" height="100%" fill="white"/>']
   for number, panel in enumerate(panels):
     left, top = (number % columns) * width, (number // columns) * height
-    x0, x1, y0, y1 = left + 50, left + width - 110, top + height - 40, top + 25
+    legend = 30 + 6 * max(len(s["label"]) for s in panel["series"])  # about 6 px per character
+    x0, x1, y0, y1 = left + 50, left + width - legend, top + height - 40, top + 25
     xs = np.concatenate([np.asarray(s["x"], np.float64) for s in panel["series"]])
     ys = np.concatenate([np.asarray(s["y"], np.float64) for s in panel["series"]])
     sx, (xlo, xhi) = _scale(xs, x0, x1)

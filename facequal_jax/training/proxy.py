@@ -3,13 +3,17 @@
 The backbone is `config.model.name`: "resnet" (`FaceResNet`) or "vit"
 (`FaceViT`, the PaCo-FR encoder), from scratch or — `config.init`, an
 `encoder.msgpack` — initialised from a pretraining checkpoint, with layer-wise
-learning-rate decay `config.layer_decay` (see `finetune.py`).
+learning-rate decay `config.layer_decay` (see `finetune.py`). Its embedding
+head ends in `config.model.head_norm`; a BatchNorm head's running moments
+travel in the state beside the parameters.
 
 The backbone is replicated and the batch split over the 1-D mesh (data
 parallel); the ArcFace class centres — and their optimiser moments — are split
 over the same mesh along the classes (see `arcface.py`). Batches and
 augmentation are pure functions of (seed, step), so a resumed run continues
-exactly where the interrupted one stopped.
+exactly where the interrupted one stopped. With `config.probe_images`, every
+logged step also records the spectrum of that many fixed training faces
+(`probe_spectrum`): how r̃ moves while the proxy trains.
 """
 import functools
 from typing import Any, Callable
@@ -23,8 +27,8 @@ import optax
 from jax.sharding import Mesh
 
 from facequal_jax import sharding
-from facequal_jax.models import backbone
 from facequal_jax.metrics import spectrum
+from facequal_jax.models import backbone
 from facequal_jax.training import arcface, finetune, loop, optimizer
 
 
