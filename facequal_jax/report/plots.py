@@ -14,6 +14,33 @@ def _scale(values: np.ndarray, low: float, high: float):
   return lambda v: low + (np.asarray(v) - lo) / (hi - lo) * (high - low), (lo, hi)
 
 
+def _grid_open(count: int, columns: int, width: int, height: int) -> list:
+  """The opening of an SVG document holding `count` panels of width × height, `columns` per row."""
+  rows = -(-count // columns)
+  return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{columns * width}" height="{rows * height}" '
+          f'font-family="sans-serif" font-size="10">', '<rect width="100%" height="100%" fill="white"/>']
+
+
+def _axes(parts: list, panel: dict, corner, box, x: np.ndarray, y: np.ndarray):
+  """Appends a panel's title, frame, three ticks per axis and axis labels; returns the x and y scales.
+
+  `corner` is the panel's (left, top), `box` the plot area (x0, x1, y0, y1) with y0 at the bottom."""
+  (left, top), (x0, x1, y0, y1) = corner, box
+  sx, (xlo, xhi) = _scale(x, x0, x1)
+  sy, (ylo, yhi) = _scale(y, y0, y1)
+  parts.append(f'<text x="{(x0 + x1) / 2}" y="{top + 15}" text-anchor="middle" font-size="12">'
+               f'{html.escape(panel["title"])}</text>')
+  parts.append(f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="none" stroke="#888"/>')
+  for fraction in (0.0, 0.5, 1.0):
+    xv, yv = xlo + fraction * (xhi - xlo), ylo + fraction * (yhi - ylo)
+    parts.append(f'<text x="{sx(xv):.1f}" y="{y0 + 12}" text-anchor="middle">{xv:.3g}</text>')
+    parts.append(f'<text x="{x0 - 4}" y="{sy(yv):.1f}" text-anchor="end" dy="3">{yv:.3g}</text>')
+  parts.append(f'<text x="{(x0 + x1) / 2}" y="{y0 + 26}" text-anchor="middle">{html.escape(panel["xlabel"])}</text>')
+  parts.append(f'<text transform="translate({left + 12},{(y0 + y1) / 2}) rotate(-90)" text-anchor="middle">'
+               f'{html.escape(panel["ylabel"])}</text>')
+  return sx, sy
+
+
 def scatter_panels(panels: Sequence[dict], columns: int = 2, width: int = 330, height: int = 260) -> str:
   """A grid of labelled scatter panels as one SVG document.
 
@@ -25,25 +52,12 @@ def scatter_panels(panels: Sequence[dict], columns: int = 2, width: int = 330, h
   Returns:
     The SVG text.
   """
-  rows = -(-len(panels) // columns)
-  parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{columns * width}" height="{rows * height}" '
-           f'font-family="sans-serif" font-size="10">', '<rect width="100%" height="100%" fill="white"/>']
+  parts = _grid_open(len(panels), columns, width, height)
   for number, panel in enumerate(panels):
     left, top = (number % columns) * width, (number // columns) * height
     x0, x1, y0, y1 = left + 50, left + width - 15, top + height - 40, top + 25
     x, y = np.asarray(panel["x"], np.float64), np.asarray(panel["y"], np.float64)
-    sx, (xlo, xhi) = _scale(x, x0, x1)
-    sy, (ylo, yhi) = _scale(y, y0, y1)
-    parts.append(f'<text x="{(x0 + x1) / 2}" y="{top + 15}" text-anchor="middle" font-size="12">'
-                 f'{html.escape(panel["title"])}</text>')
-    parts.append(f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="none" stroke="#888"/>')
-    for fraction in (0.0, 0.5, 1.0):
-      xv, yv = xlo + fraction * (xhi - xlo), ylo + fraction * (yhi - ylo)
-      parts.append(f'<text x="{sx(xv):.1f}" y="{y0 + 12}" text-anchor="middle">{xv:.3g}</text>')
-      parts.append(f'<text x="{x0 - 4}" y="{sy(yv):.1f}" text-anchor="end" dy="3">{yv:.3g}</text>')
-    parts.append(f'<text x="{(x0 + x1) / 2}" y="{y0 + 26}" text-anchor="middle">{html.escape(panel["xlabel"])}</text>')
-    parts.append(f'<text transform="translate({left + 12},{(y0 + y1) / 2}) rotate(-90)" text-anchor="middle">'
-                 f'{html.escape(panel["ylabel"])}</text>')
+    sx, sy = _axes(parts, panel, (left, top), (x0, x1, y0, y1), x, y)
     labels = panel.get("labels") or [""] * len(x)
     for xi, yi, label in zip(x, y, labels):
       parts.append(f'<circle cx="{sx(xi):.1f}" cy="{sy(yi):.1f}" r="3.5" fill="{POINT_COLOUR}"/>')
@@ -125,27 +139,15 @@ def line_panels(panels: Sequence[dict], columns: int = 2, width: int = 420, heig
   Returns:
     The SVG text.
   """
-  rows = -(-len(panels) // columns)
-  parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{columns * width}" height="{rows * height}" '
-           f'font-family="sans-serif" font-size="10">', '<rect width="100%" height="100%" fill="white"/>']
+  parts = _grid_open(len(panels), columns, width, height)
   for number, panel in enumerate(panels):
     left, top = (number % columns) * width, (number // columns) * height
     legend = 30 + 6 * max(len(s["label"]) for s in panel["series"])  # about 6 px per character
     x0, x1, y0, y1 = left + 50, left + width - legend, top + height - 40, top + 25
     xs = np.concatenate([np.asarray(s["x"], np.float64) for s in panel["series"]])
     ys = np.concatenate([np.asarray(s["y"], np.float64) for s in panel["series"]])
-    sx, (xlo, xhi) = _scale(xs, x0, x1)
-    sy, (ylo, yhi) = _scale(ys[np.isfinite(ys)] if np.isfinite(ys).any() else np.zeros(1), y0, y1)
-    parts.append(f'<text x="{(x0 + x1) / 2}" y="{top + 15}" text-anchor="middle" font-size="12">'
-                 f'{html.escape(panel["title"])}</text>')
-    parts.append(f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="none" stroke="#888"/>')
-    for fraction in (0.0, 0.5, 1.0):
-      xv, yv = xlo + fraction * (xhi - xlo), ylo + fraction * (yhi - ylo)
-      parts.append(f'<text x="{sx(xv):.1f}" y="{y0 + 12}" text-anchor="middle">{xv:.3g}</text>')
-      parts.append(f'<text x="{x0 - 4}" y="{sy(yv):.1f}" text-anchor="end" dy="3">{yv:.3g}</text>')
-    parts.append(f'<text x="{(x0 + x1) / 2}" y="{y0 + 26}" text-anchor="middle">{html.escape(panel["xlabel"])}</text>')
-    parts.append(f'<text transform="translate({left + 12},{(y0 + y1) / 2}) rotate(-90)" text-anchor="middle">'
-                 f'{html.escape(panel["ylabel"])}</text>')
+    sx, sy = _axes(parts, panel, (left, top), (x0, x1, y0, y1), xs,
+                   ys[np.isfinite(ys)] if np.isfinite(ys).any() else np.zeros(1))
     colours = {}
     for series in panel["series"]:
       colour = colours.setdefault(series["label"], SERIES_COLOURS[len(colours) % len(SERIES_COLOURS)])
