@@ -77,7 +77,7 @@ def alpha_curves(rows: List[dict]) -> Dict[str, List[float]]:
   groups = [row["variant"] for row in rows]
   accuracy = statistics.group_means([row["accuracy"] for row in rows], groups)
   mean = lambda name: statistics.group_means([row[name] for row in rows], groups)
-  return {prefix or "proxy": [float(v) for v in statistics.alpha_curve(
+  return {prefix.rstrip("_") or "proxy": [float(v) for v in statistics.alpha_curve(
       mean(prefix + "consistency"), mean(prefix + "effective_rank_normalized"), accuracy, ALPHAS)]
           for prefix in ("", "fixed_")}
 
