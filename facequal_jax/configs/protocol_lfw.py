@@ -2,7 +2,7 @@ r"""The IQ validation experiment on LFW-dev (`python -m train.protocol --config=
 
 Identities with >= 4 images train (391 identities, 4,098 images); the others give held-out verification
 pairs. Faces are detected and aligned as the face network sees them; each variant trains one ResNet proxy
-(64 × 64, BatchNorm head) per seed, and the fixed label-free encoder is the pretrained face network.
+(64 × 64, BatchNorm head, ArcFace scale 32) per seed, and the fixed label-free encoder is the pretrained face network.
 Arguments (comma-separated): `smoke`, a two-minute version for CI (identities with >= 10 images, three
 variants, a few steps, centre crops and eigenfaces); `vit`, the proxy is the PaCo-FR ViT fine-tuned from the
 bundled encoder (`proxy_arcface:vit`); `v1`, the first committed run (`results/protocol_lfw.md`: centre crops,
@@ -37,6 +37,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.proxy.init = "paco_fr"  # the bundled encoder
   else:
     config.proxy.model.image_size = 64
+    config.proxy.arcface.scale = 32.0  # s = 64 leaves 40 %-noise runs swinging between seeds
   config.proxy.steps = 300
   config.proxy.batch_size = 64
   config.proxy.log_every = 30
@@ -64,6 +65,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.seeds = (0,)
     config.data.align = "centre"
     config.proxy.model.update(image_size=48, head_norm="layernorm")
+    config.proxy.arcface.scale = 64.0
     config.proxy.update(steps=600, batch_size=128, log_every=100, checkpoint_every=200, probe_images=0)
     config.variants.caps = ()
     config.fixed_encoder = "eigenfaces"
