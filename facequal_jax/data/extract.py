@@ -1,7 +1,8 @@
 """Embedding extraction to disk in chunks, resumable after a kill.
 
 Layout of `out_dir`:
-  extract.json            what is being extracted (rows, encoder, preprocessing);
+  extract.json            what is being extracted (rows and the samples' names,
+                          encoder, preprocessing);
                           a resume with anything different is refused (the
                           labels may differ: views with other labels share it)
   chunks/chunk_NNNNNN.npz one per `chunk_rows` view positions, written atomically:
@@ -56,8 +57,9 @@ class Extraction:
 
 def _manifest(view: View, encoder_id: str, face: FacePreprocess, chunk_rows: int) -> dict:
   digest = hashlib.sha256(view.rows.tobytes()).hexdigest()  # labels do not change embeddings
-  return {"num_rows": len(view), "rows_sha256": digest, "encoder": encoder_id,
-          "preprocess": dataclasses.asdict(face), "chunk_rows": chunk_rows}
+  names = "\n".join(view.source.sample_id(int(row)) for row in view.rows)  # the same rows of other data differ
+  return {"num_rows": len(view), "rows_sha256": digest, "samples_sha256": hashlib.sha256(names.encode()).hexdigest(),
+          "encoder": encoder_id, "preprocess": dataclasses.asdict(face), "chunk_rows": chunk_rows}
 
 
 def _chunk_path(out_dir: str, number: int) -> str:

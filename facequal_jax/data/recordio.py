@@ -88,11 +88,18 @@ def _parts(data: bytes) -> Sequence[bytes]:
 
 
 class RecordIOWriter:
-  """Writes records to `path` and, if `idx_path` is given, their offsets to it."""
+  """Writes records to `path` and, if `idx_path` is given, their offsets to it (`append`: after what they hold)."""
 
-  def __init__(self, path: str, idx_path: Optional[str] = None):
-    self._file = open(path, "wb")
-    self._idx = open(idx_path, "w") if idx_path else None
+  def __init__(self, path: str, idx_path: Optional[str] = None, append: bool = False):
+    self._file = open(path, "ab" if append else "wb")
+    self._idx = open(idx_path, "a" if append else "w") if idx_path else None
+
+  def flush(self) -> Tuple[int, int]:
+    """Pushes what was written to disk; returns the byte sizes of the `.rec` and the `.idx` so far."""
+    for file in filter(None, (self._file, self._idx)):
+      file.flush()
+      os.fsync(file.fileno())
+    return self._file.tell(), self._idx.tell() if self._idx else 0
 
   def write(self, key: int, data: bytes) -> None:
     offset = self._file.tell()

@@ -6,6 +6,8 @@ bad file costs one sample, not the run:
 
   len(source), source.labels (int64 [N]), source.identity_names (label → name),
   source.read(i) → bytes or uint8 array, source.describe(i) → a path or key,
+  source.sample_id(i) → the sample's name within the source (what a decisions file
+  names: a path under the folder, a list's path, a record key),
   source.listing_skipped → [(path, reason)] for entries refused while listing.
 """
 import os
@@ -65,6 +67,75 @@ class ImageFolderSource:
   def describe(self, i: int) -> str:
     return self.paths[i]
 
+  def sample_id(self, i: int) -> str:
+    return os.path.relpath(self.paths[i], self.root).replace(os.sep, "/")
+
+
+def list_names_path(lst_path: str) -> str:
+  """Where the identity names of a `.lst` are kept: `NAME_identities.txt` beside `NAME.lst`."""
+  return os.path.splitext(lst_path)[0] + "_identities.txt"
+
+
+class ImageListSource:
+  """Images listed in an MXNet im2rec `.lst`: one `index<TAB>label<TAB>path` line per image.
+
+  Relative paths are relative to the list's folder. Labels are integers
+  (im2rec writes them as floats: `3.000000`). The identity names are the lines
+  of `NAME_identities.txt` beside `NAME.lst` (label i on line i) when that file
+  exists, else the labels as text. A line that does not parse is an error that
+  names the file and line; a listed file that does not exist is skipped and
+  reported when it is read.
+  """
+
+  def __init__(self, lst_path: str):
+    if not os.path.isfile(lst_path):
+      raise MissingFile(f"image list {lst_path!r} does not exist")
+    self.root = os.path.dirname(os.path.abspath(lst_path))
+    self.listing_skipped: List[Tuple[str, str]] = []
+    self._listed, labels = [], []
+    with open(lst_path, encoding="utf-8") as f:
+      for line_number, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        fields = line.rstrip("\n").split("\t")
+        try:
+          if len(fields) < 3:
+            raise ValueError
+          label = float(fields[1])
+          if not label.is_integer() or label < 0:
+            raise ValueError
+        except ValueError:
+          raise DataError(f"{lst_path}: line {line_number} is not 'index<TAB>label<TAB>path' with a whole "
+                          f"label >= 0: {line.strip()!r}") from None
+        self._listed.append(fields[-1])
+        labels.append(int(label))
+    if not labels:
+      raise DataError(f"image list {lst_path!r} lists no images")
+    self.labels = np.asarray(labels, np.int64)
+    names_path = list_names_path(lst_path)
+    if os.path.exists(names_path):
+      with open(names_path, encoding="utf-8") as f:
+        self.identity_names = [line.rstrip("\n") for line in f]
+      if self.labels.max() >= len(self.identity_names):
+        raise DataError(f"{names_path} names {len(self.identity_names)} identities but {lst_path} uses label "
+                        f"{self.labels.max()}")
+    else:
+      self.identity_names = [str(n) for n in range(self.labels.max() + 1)]
+    self.paths = [os.path.join(self.root, path) for path in self._listed]
+
+  def __len__(self) -> int:
+    return len(self.paths)
+
+  def read(self, i: int) -> bytes:
+    with open(self.paths[i], "rb") as f:
+      return f.read()
+
+  def describe(self, i: int) -> str:
+    return self.paths[i]
+
+  def sample_id(self, i: int) -> str:
+    return self._listed[i]
+
 
 class RecordIOSource:
   """Face images in an insightface/MXNet RecordIO pack.
@@ -112,12 +183,19 @@ class RecordIOSource:
   def __len__(self) -> int:
     return len(self.keys)
 
+  def record(self, i: int) -> bytes:
+    """The whole record data of sample i (image header and encoded image)."""
+    return self.reader.read_at(self._offsets[i])
+
   def read(self, i: int) -> bytes:
-    _, payload = recordio.unpack(self.reader.read_at(self._offsets[i]), self.describe(i))
+    _, payload = recordio.unpack(self.record(i), self.describe(i))
     return payload
 
   def describe(self, i: int) -> str:
     return f"{self.reader.path}#{self.keys[i]}"
+
+  def sample_id(self, i: int) -> str:
+    return str(self.keys[i])
 
 
 class ArraySource:
@@ -140,4 +218,7 @@ class ArraySource:
     return self.images[i]
 
   def describe(self, i: int) -> str:
+    return self._names[i]
+
+  def sample_id(self, i: int) -> str:
     return self._names[i]
