@@ -2,10 +2,13 @@
 
 Layers, each a subpackage: `data` (face sources, preprocessing, extraction) →
 `encoders` (faces → embeddings) → `knn` (exact sharded search) → `metrics`
-(consistency, spectrum, IQ, diagnostics, verification) → `report` (HTML, plots)
-→ `jobs` (the IQ command, the validation experiment); `models` holds the Flax
-modules and `training` the one training loop that trains them.
+(consistency, spectrum, IQ, diagnostics, verification) → `cleaning` (decisions,
+applying them, overlap between data sets) → `report` (HTML, plots) → `jobs`
+(the IQ command, the validation experiment); `models` holds the Flax modules and
+`training` the one training loop that trains them.
 """
+from facequal_jax.cleaning.decisions import Policy
+from facequal_jax.cleaning.overlap import OverlapThresholds, find_overlap
 from facequal_jax.knn import Neighbors, SearchSettings, knn, streaming_knn
 from facequal_jax.metrics.consistency import IdentityTable, identity_table, neighbor_consistency
 from facequal_jax.metrics.diagnostics import Thresholds, diagnose
@@ -15,9 +18,10 @@ from facequal_jax.metrics.subsets import stratified_identity_subset
 from facequal_jax.report.html import write as write_report_html
 from facequal_jax.sharding import make_mesh
 
-__all__ = ["IQReport", "IdentityTable", "Neighbors", "SearchSettings", "Spectrum", "Thresholds", "diagnose",
-           "identity_table", "intrinsic_quality", "knn", "load_encoder", "make_mesh", "neighbor_consistency",
-           "spectrum", "stratified_identity_subset", "streaming_knn", "write_report_html"]
+__all__ = ["IQReport", "IdentityTable", "Neighbors", "OverlapThresholds", "Policy", "SearchSettings", "Spectrum",
+           "Thresholds", "diagnose", "find_overlap", "identity_table", "intrinsic_quality", "knn", "load_encoder",
+           "make_mesh", "neighbor_consistency", "spectrum", "stratified_identity_subset", "streaming_knn",
+           "write_report_html"]
 
 
 def __getattr__(name: str):

@@ -3,8 +3,10 @@ r"""Command line: `python -m facequal_jax --workdir=DIR [--config=iq] [--config.
 With no data given, the built-in default scores the bundled ORL faces, then the
 same faces with `demo_noise_rates` of their labels flipped, to show what noise
 does. `--print_config` lists every field with its value and meaning;
-`--compare=a.npz,b.npz,…` scores several embedding files with one config and
-ranks them by IQ.
+`--compare=A,B,…` scores several data sets (.npz of embeddings, image folders,
+.lst lists, .rec packs) with one config and ranks them by IQ;
+`--overlap_with=OTHER` also lists the identities this data set shares with
+OTHER (and proposes dropping them in WORKDIR/decisions.csv).
 
 Results go to stdout; stage and progress lines, warnings and errors (one line,
 exit status 2 for usage errors, 1 for data errors) to stderr; every log line to
@@ -31,7 +33,10 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (iq
                                           "default: iq.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for report.html and the other outputs (created if missing).")
 _PRINT_CONFIG = flags.DEFINE_bool("print_config", False, "Print every config field, its value and meaning; exit.")
-_COMPARE = flags.DEFINE_list("compare", [], "Several .npz embedding files scored with the config, ranked by IQ.")
+_COMPARE = flags.DEFINE_list("compare", [], "Several data sets (.npz, image folder, .lst, .rec) scored with the "
+                             "config, ranked by IQ.")
+_OVERLAP_WITH = flags.DEFINE_string("overlap_with", "", "Another data set (image folder, .lst, .rec or .npz of "
+                                    "embeddings by the same encoder): list the identities both hold.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
@@ -60,12 +65,14 @@ def main(argv):
     jax.distributed.initialize()
   process = jax.process_index()
   console.log_to_file(os.path.join(workdir, console.LOG_FILE if process == 0 else f"log.process{process}.txt"))
+  if _OVERLAP_WITH.value:
+    config.overlap.source = _OVERLAP_WITH.value
   if _COMPARE.value:
     entries = []
-    for path in _COMPARE.value:
+    for name, path in zip(run.entry_names(_COMPARE.value), _COMPARE.value):
       entry = copy.deepcopy(config)
-      entry.data.embeddings = path
-      entries.append((os.path.splitext(os.path.basename(path))[0], entry))
+      inputs.point_at(entry.data, path)
+      entries.append((name, entry))
     rows = run.compare(entries, workdir, _STAGES)
     if process == 0:
       print("\n".join(summary.comparison_lines(rows, workdir)))

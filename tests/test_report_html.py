@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facequal_jax.cleaning import decisions
 from facequal_jax.configs import iq
 from facequal_jax.data import orl
 from facequal_jax.jobs import run
@@ -124,7 +125,7 @@ def test_names_and_paths_made_of_markup_stay_text(page):
 
 
 def test_sections_say_how_much_they_show(page, tmp_path):
-  path, _, findings, _ = page
+  path, report, findings, _ = page
   dom, _ = _browser("--dump-dom", path.as_uri())
   sections = _Dom(dom).sections
   total = len(findings["suspected_mislabeled"])
@@ -141,6 +142,27 @@ def test_sections_say_how_much_they_show(page, tmp_path):
   assert sections["outliers"]["thumbs"] == min(len(findings["outliers"]), html.PAGE_ROWS) > 0
   assert all(name in sections["suspected_mislabeled"]["text"] for name in
              {item["label_name"] for item in findings["suspected_mislabeled"][:20]})
+  # decisions.csv (default policy): drop every suspect (accepted from score 0.4), and of each near-duplicate
+  # pair not holding a suspect the copy with the lower c_i (the later row on a tie)
+  sample_id = lambda file: os.path.relpath(file, os.path.dirname(os.path.dirname(file)))
+  c_i = dict(zip(report.sample_rows.tolist(), report.per_sample_consistency.tolist()))
+  accepted = {sample_id(item["file"]): item["score"] >= 0.4 for item in findings["suspected_mislabeled"]}
+  for pair in findings["near_duplicates"]:
+    if not {sample_id(pair["file_a"]), sample_id(pair["file_b"])} & set(accepted):
+      copy = max("ab", key=lambda side: (-c_i[pair[f"sample_{side}"]], pair[f"sample_{side}"]))
+      accepted[sample_id(pair[f"file_{copy}"])] = True
+  written = decisions.read(str(path.parent / "decisions.csv"))
+  samples = [row for row in written.decisions if row.kind == "sample"]
+  assert {row.item: row.apply for row in samples} == accepted and len(samples) == len(accepted)
+  assert all(row.action == "drop" for row in samples)
+  merges = [row for row in written.decisions if row.kind == "identity"]  # proposed for review only
+  assert len(merges) == len(findings["merge_candidates"]) and not any(row.apply for row in merges)
+  assert written.flipped_on_purpose == round(0.1 * 401)
+  assert f"showing 20 of {len(written.decisions)}" in sections["decisions"]["text"]
+  # a suspect shows its face, a near-duplicate both copies, a merge four faces of the identity that would join
+  held = written.decisions[:html.PAGE_ROWS]
+  assert sections["decisions"]["thumbs"] == sum(
+      4 if row.kind == "identity" else 2 if row.reason.startswith("near-duplicate") else 1 for row in held)
   clicked = tmp_path / "clicked.html"  # "show all" reveals every row the page holds
   clicked.write_text(path.read_text().replace('document.body.dataset.ready = "1";',
                                               'document.querySelector("button.show-all").click();\n'

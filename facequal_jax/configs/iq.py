@@ -23,7 +23,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   config.data = ml_collections.ConfigDict()  # at most one source; with none, the bundled ORL faces are scored
   config.data.embeddings = ""  # .npz with `embeddings` [N, d] (float), `labels` [N] (int), optional `names`
-  config.data.images = ""  # image folder ROOT/<identity>/<image>; identities = sorted folder names
+  config.data.images = ""  # image folder ROOT/<identity>/<image> (identities = sorted folder names), or a .lst
   config.data.rec = ""  # insightface / MXNet RecordIO pack (.idx beside it gives random access)
   config.data.tfds = ""  # TFDS dataset name with `image` and `label` features (needs the `tfds` extra)
   config.data.tfds_dir = ""  # the folder holding the prepared TFDS dataset
@@ -79,6 +79,22 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.diagnostics.merge_similarity = 0.95  # cosine of the two identities' centroids a merge candidate needs
   config.diagnostics.low_information_std = 8.0  # pixel std (0–255) below which a face is near-uniform
   config.diagnostics.max_items = 1000  # longest list per finding
+
+  config.overlap = ml_collections.ConfigDict()  # identities shared with another data set (`--overlap_with=OTHER`)
+  config.overlap.source = ""  # the other set: an image folder, .lst, .rec or .npz of embeddings (same encoder)
+  config.overlap.centroid_similarity = 0.7  # centred cosine of the two identities' centroids a shared pair needs
+  config.overlap.margin = 0.1  # how far that cosine must stand above either identity's next-nearest one
+  config.overlap.image_share = 0.5  # share of their images whose nearest image in the other set is the other's
+  config.overlap.candidate_similarity = 0.5  # mutual-nearest pairs from this centred cosine are listed
+
+  config.decisions = ml_collections.ConfigDict()  # what decisions.csv proposes (the fields of facequal_jax.Policy)
+  config.decisions.suspects = "drop"  # suspected mislabelled samples: "drop", "relabel" (to the suggestion), "none"
+  config.decisions.suspect_min_score = 0.4  # suspects from this score are accepted, the others left for review
+  config.decisions.duplicates = "drop_one"  # near-duplicates across identities: drop the copy with the lower c_i
+  config.decisions.merge_min_similarity = 0.95  # merge candidates from this centroid cosine (smaller joins larger)
+  config.decisions.overlap = "drop"  # identities shared with overlap.source: "drop" or "none"
+  config.decisions.accept = ("suspects", "duplicates", "overlap")  # written apply=yes; the rest apply=no (review)
+
   config.demo_noise_rates = (0.1, 0.2)  # the built-in default is also scored with these label-flip rates
 
   config.mesh = ml_collections.ConfigDict()

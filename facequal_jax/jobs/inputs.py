@@ -1,6 +1,6 @@
 """From the `data` section of a config to labelled embeddings (`load`).
 
-Sources: `data.images` (image folder), `data.rec` (RecordIO pack), `data.tfds`
+Sources: `data.images` (an image folder, or an im2rec `.lst` of images), `data.rec` (RecordIO pack), `data.tfds`
 (+ `data.tfds_dir`), `data.embeddings` (an .npz of embeddings), or none (the
 bundled ORL faces). The view can carry label noise and a per-identity cap;
 faces are decoded, aligned (`preprocess.align`) and embedded by the configured
@@ -19,7 +19,7 @@ from absl import logging
 from facequal_jax import files, sharding
 from facequal_jax.data import extract, orl, pipeline, preprocess, variants
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.data.sources import ImageFolderSource, RecordIOSource
+from facequal_jax.data.sources import ImageFolderSource, ImageListSource, RecordIOSource
 from facequal_jax.data import align as align_lib
 from facequal_jax.encoders import face_resnet
 from facequal_jax.encoders.base import Encoder
@@ -35,6 +35,15 @@ def has_image_source(data: ml_collections.ConfigDict) -> bool:
   return bool(data.images or data.rec or data.tfds)
 
 
+def point_at(data: ml_collections.ConfigDict, path: str) -> None:
+  """Makes `path` the only source of `data` (an `.npz` of embeddings, a `.rec` pack, an image folder or a
+  `.lst`), without label noise or a cap."""
+  for key in ("embeddings", "images", "rec", "tfds"):
+    data[key] = ""
+  data.label_noise, data.max_images_per_identity = 0.0, 0
+  data["embeddings" if path.endswith(".npz") else "rec" if path.endswith(".rec") else "images"] = path
+
+
 def build_source(data: ml_collections.ConfigDict, workdir: str):
   """The one face source the config names (none: the bundled ORL faces), and a description of it.
 
@@ -43,7 +52,8 @@ def build_source(data: ml_collections.ConfigDict, workdir: str):
   if not has_image_source(data):
     return orl.orl_source(), {"builtin": "ORL faces (Olivetti Research Laboratory)"}
   if data.images:
-    return ImageFolderSource(data.images), {"images": os.path.abspath(data.images)}
+    source = ImageListSource(data.images) if data.images.endswith(".lst") else ImageFolderSource(data.images)
+    return source, {"images": os.path.abspath(data.images)}
   if data.rec:
     return RecordIOSource(data.rec), {"rec": os.path.abspath(data.rec)}
   from facequal_jax.data.tfds_data import TfdsSource  # pylint: disable=import-outside-toplevel  (optional extra)
@@ -136,6 +146,8 @@ class LabelledEmbeddings:
       the .npz), or None when the data has none.
     original_labels: int64 [n] the labels before `data.label_noise` flipped
       some, or None.
+    sample_id_of: sample → its name within the source (what a decisions file
+      names: a path under the folder, a `.rec` key, an `.npz` row).
   """
   embeddings: np.ndarray
   labels: np.ndarray
@@ -148,6 +160,12 @@ class LabelledEmbeddings:
   name_of: Optional[Callable[[int], str]] = None
   identity_names: Optional[List[str]] = None
   original_labels: Optional[np.ndarray] = None
+  sample_id_of: Callable[[int], str] = str
+
+  @property
+  def source_path(self) -> str:
+    """The file or folder the data came from ("" for the bundled faces and TFDS: nothing apply can write)."""
+    return next((self.description[key] for key in ("images", "rec", "embeddings") if key in self.description), "")
 
 
 def _check_k(k: int, num_rows: int, where: str) -> None:
@@ -185,7 +203,8 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
 
   return LabelledEmbeddings(result.embeddings, result.labels, description, skipped, no_face, result.pixel_std,
                             flipped, image_of, lambda sample: source.describe(int(result.source_rows[sample])),
-                            list(source.identity_names), source.labels[result.source_rows])
+                            list(source.identity_names), source.labels[result.source_rows],
+                            lambda sample: source.sample_id(int(result.source_rows[sample])))
 
 
 def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDict):

@@ -16,6 +16,7 @@ from facequal_jax import sharding
 from facequal_jax.data import align as align_lib
 from facequal_jax.data.preprocess import CHANNEL_MODES
 from facequal_jax.errors import MissingFile, UsageError
+from facequal_jax.jobs import cleanup
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics.diagnostics import Thresholds
 from facequal_jax.metrics.quality import SINGLETON_POLICIES
@@ -60,6 +61,8 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
   """Every field's type and range, and that the inputs it names exist and can be read."""
   SearchSettings(**config.knn.to_dict())
   Thresholds(**config.diagnostics.to_dict())
+  cleanup.thresholds(config)
+  cleanup.policy(config)
   _integer(config, "k", 1)
   if not isinstance(config.alpha, (int, float)) or not 0.0 <= config.alpha <= 1.0:
     raise UsageError(f"--config.alpha must be a number in [0, 1], got {config.alpha!r}")
@@ -87,13 +90,15 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
   if config.data.embeddings:
     _readable(config.data.embeddings, "data.embeddings")
   if config.data.images:
-    _readable(config.data.images, "data.images", folder=True)
+    _readable(config.data.images, "data.images", folder=not config.data.images.endswith(".lst"))
   if config.data.rec:
     _readable(config.data.rec, "data.rec")
   if config.data.tfds:
     if not config.data.tfds_dir:
       raise UsageError("--config.data.tfds needs --config.data.tfds_dir, the folder holding the prepared dataset")
     _readable(config.data.tfds_dir, "data.tfds_dir", folder=True)
+  if config.overlap.source and not os.path.exists(config.overlap.source):
+    raise MissingFile(f"--config.overlap.source={config.overlap.source}: no such file or folder")
   if config.extract.dir and os.path.exists(config.extract.dir) and not os.path.isdir(config.extract.dir):
     raise UsageError(f"--config.extract.dir={config.extract.dir} is a file, not a folder")
   sharding.make_mesh(config.mesh.num_devices)  # as many devices as there are

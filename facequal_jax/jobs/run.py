@@ -10,8 +10,9 @@ import numpy as np
 from absl import logging
 
 from facequal_jax import files, sharding
+from facequal_jax.errors import UsageError
 from facequal_jax.jobs import findings as findings_lib
-from facequal_jax.jobs import inputs, preflight
+from facequal_jax.jobs import cleanup, inputs, preflight
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics import diagnostics
 from facequal_jax.metrics.consistency import IdentityTable
@@ -56,7 +57,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages
 
   Returns:
     (the report, the report.json findings: diagnostics keyed as there, samples
-    as input rows, with file and identity names; `skipped` and `no_face_found`).
+    as input rows, with file and identity names; `skipped`, `no_face_found`,
+    `overlap` (None without `overlap.source`) and `decisions` (how many rows
+    WORKDIR/decisions.csv proposes, and how many of them to apply)).
   """
   start, stages = time.perf_counter(), stages or Stages()
   earlier = dict(stages.seconds)  # a shared `stages` may have timed other runs already
@@ -82,11 +85,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages
     if data.flipped is not None:
       findings["injected_noise_recovery"] = findings_lib.injected_noise_recovery(findings, data.flipped,
                                                                                  report.sample_rows)
+  findings["overlap"], other = cleanup.overlap(config, workdir, data, mesh, settings, stages)
   if jax.process_index() == 0:
-    with stages("report", "writing the report"):
+    with stages("report", "writing the decisions and the report"):
+      proposed = cleanup.write_decisions(config, workdir, data, report, findings)
+      findings["decisions"] = {"file": os.path.join(workdir, cleanup.DECISIONS), "proposed": len(proposed),
+                               "to_apply": sum(d.apply for d in proposed)}
       html_report.write(os.path.join(workdir, HTML), report, findings, image_of=data.image_of, name_of=data.name_of,
                         identity_name=identity_name, note=describe_data(data.description, len(data.skipped)),
-                        no_face=[item["file"] for item in data.no_face], skipped=data.skipped)
+                        no_face=[item["file"] for item in data.no_face], skipped=data.skipped, decisions=proposed,
+                        other_image_of=other.image_of if other else None)
     write_outputs(report, findings, workdir, identity_name,
                   {"data": data.description, "subset": config.subset.to_dict(), "num_devices": sharding.mesh_size(mesh),
                    "seconds": time.perf_counter() - start, "stage_seconds": {
@@ -100,7 +108,8 @@ def describe_data(description: dict, num_skipped: int = 0) -> str:
   if "builtin" in description:
     where = f"the bundled {description['builtin']}"
   elif "images" in description:
-    where = f"the image folder {description['images']}"
+    kind = "image list" if description["images"].endswith(".lst") else "image folder"
+    where = f"the {kind} {description['images']}"
   elif "rec" in description:
     where = f"the RecordIO pack {description['rec']}"
   elif "tfds" in description:
@@ -123,6 +132,17 @@ def describe_data(description: dict, num_skipped: int = 0) -> str:
 
 COMPARE_COLUMNS = ("name", "iq", "consistency", "effective_rank_normalized", "effective_rank", "rankme",
                    "stable_rank", "alpha_req", "estimated_noise_rate", "num_samples", "num_identities")
+
+
+def entry_names(paths: Sequence[str]) -> List[str]:
+  """A short, distinct name for each compared data set: its file or folder name, with as many of the folders
+  above it as it takes to tell them apart (`clean_lfw_dev` for clean/lfw_dev.lst beside lfw_dev/)."""
+  parts = [os.path.normpath(os.path.abspath(path)).split(os.sep) for path in paths]
+  for depth in range(1, max(map(len, parts)) + 1):
+    names = ["_".join(part[-depth:-1] + [os.path.splitext(part[-1])[0]]) for part in parts]
+    if len(set(names)) == len(names):
+      return names
+  raise UsageError(f"--compare names one data set twice: {', '.join(paths)}")
 
 
 def compare(entries: Sequence[Tuple[str, ml_collections.ConfigDict]], workdir: str,

@@ -36,6 +36,14 @@ def result_lines(report: IQReport, findings: dict, workdir: str) -> List[str]:
   if findings.get("no_face_found"):
     lines.append(f"no face found in {_count(len(findings['no_face_found']), 'image', 'images')} "
                  "(embedded from the centred crop; listed in the report)")
+  overlap = findings.get("overlap")
+  if overlap:
+    lines.append(f"shared with {overlap['source']}: {_count(overlap['num_shared'], 'identity', 'identities')}")
+  decided = findings.get("decisions")
+  if decided:
+    lines.append(f"decisions: {decided['proposed']:,} proposed, {decided['to_apply']:,} to apply "
+                 f"({decided['file']}; review, then python -m facequal_jax.apply --decisions={decided['file']} "
+                 "--out=DIR)")
   lines.append(f"open the report: {os.path.join(workdir, run.HTML)}")
   return lines
 

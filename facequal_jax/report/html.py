@@ -138,20 +138,24 @@ def _section(key: str, heading: str, items: Sequence[dict], columns: Sequence[st
 class _Page:
   """Cells of the sections: names, identities and thumbnails (made once per input row, before rendering)."""
 
-  def __init__(self, image_of, name_of, identity_name):
-    self.image_of = image_of
+  def __init__(self, image_of, name_of, identity_name, other_image_of=None):
+    self.image_of, self.other_image_of = image_of, other_image_of
     self.name_of = name_of or (lambda row: f"#{row}")
     self.identity_name = identity_name or str
     self.thumbs: Dict[int, str] = {}
+    self.other_thumbs: Dict[int, str] = {}
 
-  def make_thumbnails(self, rows: Iterable[int]) -> None:
-    """Thumbnails of `rows` (decoded and aligned as embedded), with progress lines."""
-    wanted = sorted(set(int(row) for row in rows))
-    if not self.image_of or not wanted:
+  def make_thumbnails(self, rows: Iterable[int], other_rows: Iterable[int] = ()) -> None:
+    """Thumbnails of `rows` (decoded and aligned as embedded) and of `other_rows` of the overlap's other data
+    set, with progress lines."""
+    jobs = [(self.thumbs, self.image_of, row) for row in sorted(set(map(int, rows))) if self.image_of]
+    jobs += [(self.other_thumbs, self.other_image_of, row) for row in sorted(set(map(int, other_rows)))
+             if self.other_image_of]
+    if not jobs:
       return
-    progress = Progress("report thumbnails", total=len(wanted), unit="faces", every_s=5.0)
-    for row in wanted:
-      self.thumbs[row] = thumbnail(self.image_of(row))
+    progress = Progress("report thumbnails", total=len(jobs), unit="faces", every_s=5.0)
+    for thumbs, image_of, row in jobs:
+      thumbs[row] = thumbnail(image_of(row))
       progress.advance(1)
 
   def identity(self, label: int) -> str:
@@ -164,6 +168,11 @@ class _Page:
     css = list(css) or [""] * len(rows)
     return "".join(f'<img class="thumb {kind}" src="{self.thumbs[int(row)]}" title="{_text(self.name_of(int(row)))}" '
                    f'alt="{_text(self.name_of(int(row)))}">' for row, kind in zip(rows, css))
+
+  def other_pictures(self, rows: Sequence[int], names: Sequence[str]) -> str:
+    """Thumbnails of rows of the overlap's other data set, titled with their files."""
+    return "".join(f'<img class="thumb" src="{self.other_thumbs[int(row)]}" title="{_text(name)}" alt="{_text(name)}">'
+                   for row, name in zip(rows, names) if int(row) in self.other_thumbs)
 
   def suspect_cells(self, item: dict) -> List[str]:
     label = f"{self.identity(item['label'])} → {self.identity(item['suggested_label'])}"
@@ -189,7 +198,40 @@ def _thumbnail_rows(findings: dict) -> List[int]:
     rows += [item["sample_a"], item["sample_b"]]
   for key in ("outliers", "low_information"):
     rows += [item["sample"] for item in findings[key][:PAGE_ROWS]]
+  for pair in _shared_pairs(findings)[:PAGE_ROWS]:
+    rows += list(pair["examples"])
   return rows
+
+
+def _shared_pairs(findings: dict) -> List[dict]:
+  return [pair for pair in (findings.get("overlap") or {}).get("pairs", []) if pair["shared"]]
+
+
+def _cleaning_sections(findings: dict, decisions: Sequence, page: _Page) -> List[str]:
+  """The identities shared with the overlap's other data set (when it was given), and the decisions proposed."""
+  images = bool(page.image_of)
+  sections = []
+  overlap = findings.get("overlap")
+  if overlap:
+    pairs = _shared_pairs(findings)
+    short = len(overlap["pairs"]) - len(pairs)
+    columns = ["identity here", "identity there", "centred centroid cosine", "margin", "image share"]
+    sections.append(_section(
+        "overlap", f"Identities shared with {_text(overlap['source'])}", pairs,
+        columns + (["images here | there"] if images else []),
+        lambda pair: [page.identity(pair["identity"]), _text(pair["other_identity_name"]),
+                      f"{pair['centroid_similarity']:.3f}", f"{pair['margin']:.3f}", f"{pair['image_share']:.2f}"]
+        + ([page.pictures(pair["examples"]) + " | " + page.other_pictures(pair["other_examples"],
+                                                                          pair.get("other_files", []))]
+           if images else []),
+        f"none found ({short} candidate pairs fell short of the thresholds; report.json lists them)"))
+  sections.append(_section(
+      "decisions", "Decisions proposed (decisions.csv: edit it, then python -m facequal_jax.apply)", list(decisions),
+      ["apply", "kind", "item", "action", "reason", "score"] + (["images"] if images else []),
+      lambda d: ["yes" if d.apply else "no (review)", d.kind, _text(d.item), _text(d.action), _text(d.reason),
+                 _number(d.score)] + ([page.pictures(d.rows)] if images else []),
+      "none: nothing in the findings meets the decisions policy"))
+  return sections
 
 
 def _finding_sections(findings: dict, page: _Page) -> List[str]:
@@ -230,7 +272,8 @@ def _finding_sections(findings: dict, page: _Page) -> List[str]:
 
 def render(report: IQReport, findings: dict, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
            name_of: Optional[Callable[[int], str]] = None, note: str = "", no_face: Sequence[str] = (),
-           identity_name: Optional[Callable[[int], str]] = None, skipped: Sequence[dict] = ()) -> str:
+           identity_name: Optional[Callable[[int], str]] = None, skipped: Sequence[dict] = (),
+           decisions: Sequence = (), other_image_of: Optional[Callable[[int], np.ndarray]] = None) -> str:
   """The page for one IQ report and its findings (rendering only: nothing is computed here).
 
   Args:
@@ -242,9 +285,13 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
     no_face: files where face detection found no face (embedded from their centred crop).
     identity_name: optional label → identity name (default: the label).
     skipped: [{"file", "reason"}] inputs left out.
+    decisions: the proposed `Decision`s (decisions.csv).
+    other_image_of: row of the overlap's other data set → uint8 image.
   """
-  page = _Page(image_of, name_of, identity_name)
-  page.make_thumbnails(_thumbnail_rows(findings))
+  page = _Page(image_of, name_of, identity_name, other_image_of)
+  shown_decisions = list(decisions)[:PAGE_ROWS]
+  page.make_thumbnails(_thumbnail_rows(findings) + [row for d in shown_decisions for row in d.rows],
+                       [row for pair in _shared_pairs(findings)[:PAGE_ROWS] for row in pair["other_examples"]])
   values = report.to_dict()
   values["estimated_noise_rate"] = findings["estimated_noise_rate"]
   headline = "".join(f"<tr><th>{_text(label)}</th><td>{_number(values[key])}</td><td class='note'>{_text(text)}</td>"
@@ -261,7 +308,7 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
                                      "per-sample consistency c_i", f"share of the {k} neighbours with the same label",
                                      ylabel="samples")
   spectrum_plot = plots.spectrum(report.spectrum.eigenvalues, report.effective_rank, "eigenvalue spectrum (log)")
-  sections = _finding_sections(findings, page) + [
+  sections = _finding_sections(findings, page) + _cleaning_sections(findings, decisions, page) + [
       _section("no_face", "Images where no face was found (embedded from their centred crop)",
                [{"file": name} for name in no_face], ["file"], lambda item: [_text(item["file"])]),
       _section("skipped", "Files skipped (not embedded)", list(skipped), ["file", "reason"],
@@ -308,7 +355,8 @@ def _identity_section(report: IQReport, findings: dict, identity_name: Callable[
 def write(path: str, report: IQReport, findings: dict, *, image_of: Optional[Callable[[int], np.ndarray]] = None,
           name_of: Optional[Callable[[int], str]] = None, title: str = "facequal_jax report", note: str = "",
           no_face: Sequence[str] = (), identity_name: Optional[Callable[[int], str]] = None,
-          skipped: Sequence[dict] = ()) -> None:
+          skipped: Sequence[dict] = (), decisions: Sequence = (),
+          other_image_of: Optional[Callable[[int], np.ndarray]] = None) -> None:
   """Writes the page of `report` and its `findings` (from `diagnose`) to `path`, atomically.
 
   Args:
@@ -316,6 +364,7 @@ def write(path: str, report: IQReport, findings: dict, *, image_of: Optional[Cal
     no_face: files where face detection found no face.
     identity_name: optional label → identity name.
     skipped: [{"file", "reason"}] inputs left out.
+    decisions, other_image_of: as `render` takes them.
   """
   files.write_bytes(path, render(report, findings, title, image_of, name_of, note, no_face, identity_name,
-                                 skipped).encode())
+                                 skipped, decisions, other_image_of).encode())
