@@ -11,6 +11,8 @@ import pytest
 
 import facequal_jax as fq
 import shared_data
+from facequal_jax.cleaning import decisions
+from facequal_jax.jobs import run
 from reference import clustered_gaussian
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,9 +35,20 @@ def test_npz_embeddings_on_a_subset(tmp_path):
   rows, labels = clustered_gaussian(np.random.default_rng(0), 1500, 16, clusters=100, spread=0.5)
   names = np.array([f"person <{i}>" for i in range(100)])  # the identities' names, label i at i
   np.savez(tmp_path / "emb.npz", embeddings=rows, labels=labels, names=names)
-  _finish(_run([f"--workdir={tmp_path / 'out'}", f"--config.data.embeddings={tmp_path / 'emb.npz'}",
-                "--config.subset.size=500", "--config.k=5", "--config.alpha=0.5"], devices=2))
+  # Another data set holding identities 0-19 (other photos: the same rows moved a little) under other labels.
+  shared = labels < 20
+  other = rows[shared] + 0.05 * np.random.default_rng(1).normal(size=rows[shared].shape).astype(np.float32)
+  np.savez(tmp_path / "other.npz", embeddings=other, labels=labels[shared] + 1000)
+  output = _finish(_run([f"--workdir={tmp_path / 'out'}", f"--config.data.embeddings={tmp_path / 'emb.npz'}",
+                         "--config.subset.size=500", "--config.k=5", "--config.alpha=0.5",
+                         f"--overlap_with={tmp_path / 'other.npz'}"], devices=2))
   report = json.loads((tmp_path / "out" / "report.json").read_text())
+  found = [pair for pair in report["overlap"]["pairs"] if pair["shared"]]
+  assert sorted((pair["identity"], pair["other_identity"]) for pair in found) == [(i, 1000 + i) for i in range(20)]
+  assert f"shared with {tmp_path / 'other.npz'}: 20 identities" in output
+  dropped = {row.item for row in decisions.read(str(tmp_path / "out" / "decisions.csv")).decisions
+             if row.kind == "identity" and row.action == "drop" and row.apply}
+  assert dropped == {f"person <{i}>" for i in range(20)}  # by name, ready for apply
   direct = fq.intrinsic_quality(rows, labels, k=5, alpha=0.5, subset_size=500)
   assert report["num_samples"] == direct.num_samples <= 500
   assert report["iq"] == pytest.approx(direct.iq, abs=1e-6) and report["alpha"] == 0.5
@@ -61,6 +74,14 @@ def test_compare_ranks_files_by_iq(tmp_path):
   for row, y in zip(ranked, (labels, noisy)):
     assert row["iq"] == pytest.approx(fq.intrinsic_quality(rows, y).iq, abs=1e-6)
   assert (tmp_path / "out" / "clean" / "report.html").exists() and "compare.md" in output
+
+
+def test_compared_data_sets_get_distinct_short_names():
+  assert run.entry_names(["/d/a.npz", "/d/b.npz"]) == ["a", "b"]
+  assert run.entry_names(["/data/faces", "/out/clean/faces.lst", "/x/faces.rec"]) == [
+      "data_faces", "clean_faces", "x_faces"]
+  with pytest.raises(ValueError, match="names one data set twice"):
+    run.entry_names(["/d/a.npz", "/d/a.npz"])
 
 
 def _free_port():
