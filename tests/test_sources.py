@@ -1,4 +1,5 @@
-"""Image folders: exact counts on ORL; every bad file reported, every good one read."""
+"""Image folders and lists: exact counts on ORL; every bad file reported, every good one read; a bad list line
+named."""
 import io
 import os
 
@@ -9,7 +10,8 @@ from PIL import Image
 from facequal_jax.data import pipeline
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.data.sources import ImageFolderSource
+from facequal_jax.data.sources import ImageFolderSource, ImageListSource
+from facequal_jax.errors import DataError
 import shared_data
 
 ORL = shared_data.path("orl_faces")
@@ -117,3 +119,23 @@ def test_decoded_faces_are_cached_per_listing_and_preprocessing(planted_folder, 
   changed = pipeline.decode_labelled_folder(str(root), face, 2, cache)
   assert len(os.listdir(cache)) == 3 and not np.array_equal(changed[0], images)
   np.testing.assert_array_equal(changed[0][-1], np.zeros((16, 16, 3), np.uint8))
+
+
+def test_image_list_reads_im2rec_lines_and_names_a_bad_one(tmp_path):
+  (tmp_path / "img").mkdir()
+  for name in ("a.png", "b.png"):
+    (tmp_path / "img" / name).write_bytes(_encoded(np.full((4, 4, 3), 7, np.uint8), "PNG"))
+  (tmp_path / "faces.lst").write_text(f"0\t1.000000\timg/a.png\n\n1\t0\t{tmp_path / 'img' / 'b.png'}\n")
+  listed = ImageListSource(str(tmp_path / "faces.lst"))
+  assert listed.labels.tolist() == [1, 0] and listed.identity_names == ["0", "1"]  # no names file: the labels
+  assert listed.paths == [str(tmp_path / "img" / "a.png"), str(tmp_path / "img" / "b.png")]  # beside the list
+  assert [listed.sample_id(i) for i in range(2)] == ["img/a.png", str(tmp_path / "img" / "b.png")]
+  assert listed.read(0) == (tmp_path / "img" / "a.png").read_bytes()
+  (tmp_path / "faces_identities.txt").write_text("Ann\nBob\n")
+  assert ImageListSource(str(tmp_path / "faces.lst")).identity_names == ["Ann", "Bob"]
+  (tmp_path / "faces_identities.txt").write_text("Ann\n")
+  with pytest.raises(DataError, match="names 1 identities but .*faces.lst uses label 1"):
+    ImageListSource(str(tmp_path / "faces.lst"))
+  (tmp_path / "bad.lst").write_text("0\t0\timg/a.png\n1\timg/b.png\t0\n")  # insightface's column order
+  with pytest.raises(DataError, match=r"bad.lst: line 2 is not 'index<TAB>label<TAB>path'"):
+    ImageListSource(str(tmp_path / "bad.lst"))

@@ -19,7 +19,22 @@ from facequal_jax.data import recordio
 from facequal_jax.errors import DataError, MissingFile
 
 
-class ImageFolderSource:
+class _ImageFiles:
+  """A source of image files at `self.paths` (set by the subclass)."""
+  paths: List[str]
+
+  def __len__(self) -> int:
+    return len(self.paths)
+
+  def read(self, i: int) -> bytes:
+    with open(self.paths[i], "rb") as f:
+      return f.read()
+
+  def describe(self, i: int) -> str:
+    return self.paths[i]
+
+
+class ImageFolderSource(_ImageFiles):
   """Images in `ROOT/<identity>/<image>`, any format PIL reads, any extension.
 
   Identities are the sub-folders in sorted order (label i = i-th name), files
@@ -57,16 +72,6 @@ class ImageFolderSource:
     self.paths = paths
     self.labels = np.asarray(labels, np.int64)
 
-  def __len__(self) -> int:
-    return len(self.paths)
-
-  def read(self, i: int) -> bytes:
-    with open(self.paths[i], "rb") as f:
-      return f.read()
-
-  def describe(self, i: int) -> str:
-    return self.paths[i]
-
   def sample_id(self, i: int) -> str:
     return os.path.relpath(self.paths[i], self.root).replace(os.sep, "/")
 
@@ -76,7 +81,7 @@ def list_names_path(lst_path: str) -> str:
   return os.path.splitext(lst_path)[0] + "_identities.txt"
 
 
-class ImageListSource:
+class ImageListSource(_ImageFiles):
   """Images listed in an MXNet im2rec `.lst`: one `index<TAB>label<TAB>path` line per image.
 
   Relative paths are relative to the list's folder. Labels are integers
@@ -122,16 +127,6 @@ class ImageListSource:
     else:
       self.identity_names = [str(n) for n in range(self.labels.max() + 1)]
     self.paths = [os.path.join(self.root, path) for path in self._listed]
-
-  def __len__(self) -> int:
-    return len(self.paths)
-
-  def read(self, i: int) -> bytes:
-    with open(self.paths[i], "rb") as f:
-      return f.read()
-
-  def describe(self, i: int) -> str:
-    return self.paths[i]
 
   def sample_id(self, i: int) -> str:
     return self._listed[i]
