@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facequal_jax import files
 from facequal_jax.cleaning import carry_out, decisions as d
 from facequal_jax.data import recordio
 from facequal_jax.data.sources import ImageListSource, RecordIOSource
@@ -143,9 +144,26 @@ def test_image_folder_gives_a_list_of_the_kept_files(tmp_path, folder):
   for i in range(len(listed)):  # the list points at the source's own files
     assert listed.read(i) == open(listed.paths[i], "rb").read() and listed.paths[i].startswith(str(folder))
   assert summary["samples_after"] == 8 and summary["identities_after"] == 4
-  rerun = carry_out.carry_out(str(tmp_path / "decisions.csv"), str(tmp_path / "again"))
-  assert (tmp_path / "again" / "faces.lst").read_bytes() == (tmp_path / "out" / "faces.lst").read_bytes()
-  assert rerun["outputs"][0].endswith("again/faces.lst")
+
+
+def test_killed_list_apply_leaves_no_list_and_reruns_to_the_same_one(tmp_path, folder, monkeypatch):
+  d.write(str(tmp_path / "decisions.csv"), [d.Decision(True, "sample", "id3/02.png", "relabel:id7")], str(folder))
+  carry_out.carry_out(str(tmp_path / "decisions.csv"), str(tmp_path / "whole"))
+  write_bytes = files.write_bytes
+
+  def killed_at_the_list(path, data):
+    if path.endswith(".lst"):
+      raise KeyboardInterrupt
+    write_bytes(path, data)
+
+  monkeypatch.setattr(files, "write_bytes", killed_at_the_list)
+  with pytest.raises(KeyboardInterrupt):
+    carry_out.carry_out(str(tmp_path / "decisions.csv"), str(tmp_path / "resumed"))
+  assert sorted(os.listdir(tmp_path / "resumed")) == ["faces_identities.txt"]  # no list, no summary
+  monkeypatch.setattr(files, "write_bytes", write_bytes)
+  carry_out.carry_out(str(tmp_path / "decisions.csv"), str(tmp_path / "resumed"))
+  for name in ("faces.lst", "faces_identities.txt"):
+    assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
 
 
 def test_embeddings_npz_keeps_rows_and_names(tmp_path):
