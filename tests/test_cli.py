@@ -102,7 +102,7 @@ def test_print_config_lists_every_field_with_its_meaning(installed, tmp_path):
   assert fields["k"].startswith("7 ") and "neighbours per sample" in fields["k"]
   assert fields["knn.precision"].startswith("'float32'") and "bfloat16" in fields["knn.precision"]
   assert all("  # " in value for value in fields.values())  # every field says what it means
-  assert len(fields) == 42
+  assert len(fields) == 53
 
 
 def _npz(path, embeddings, labels, **more):
