@@ -113,10 +113,11 @@ def _json_for_script(value) -> str:
 
 
 def _section(key: str, heading: str, items: Sequence[dict], columns: Sequence[str],
-             cells: Callable[[dict], List[str]], empty: str = "none found") -> str:
+             cells: Callable[[dict], List[str]], empty: str = "none found", full_list: str = "report.json") -> str:
   """A list's section: heading with its count, then "showing N of M" and a table, or `empty`.
 
-  The first `SHOWN_ROWS` rows show; the page holds up to `PAGE_ROWS`, revealed by "show all".
+  The first `SHOWN_ROWS` rows show; the page holds up to `PAGE_ROWS`, revealed by "show all"; `full_list`
+  names the file that holds them all.
   """
   total = len(items)
   if not total:
@@ -128,7 +129,7 @@ def _section(key: str, heading: str, items: Sequence[dict], columns: Sequence[st
                  + "".join(f"<td>{cell}</td>" for cell in cells(item)) + "</tr>"
                  for number, item in enumerate(held))
   button = f'<button class="show-all">show all {len(held)}</button>' if len(held) > shown else ""
-  beyond = (f' <span class="note">(the page holds the first {len(held)}; report.json lists all {total})</span>'
+  beyond = (f' <span class="note">(the page holds the first {len(held)}; {full_list} lists all {total})</span>'
             if total > len(held) else "")
   return (f'<section id="{key}" data-total="{len(held)}"><h2>{heading} <span class="count">({total})</span></h2>'
           f'<p class="showing">showing <span class="shown">{shown}</span> of {total}{beyond} {button}</p>'
@@ -230,7 +231,7 @@ def _cleaning_sections(findings: dict, decisions: Sequence, page: _Page) -> List
       ["apply", "kind", "item", "action", "reason", "score"] + (["images"] if images else []),
       lambda d: ["yes" if d.apply else "no (review)", d.kind, _text(d.item), _text(d.action), _text(d.reason),
                  _number(d.score)] + ([page.pictures(d.rows)] if images else []),
-      "none: nothing in the findings meets the decisions policy"))
+      "none: nothing in the findings meets the decisions policy", full_list="decisions.csv"))
   return sections
 
 
