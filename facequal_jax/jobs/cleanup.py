@@ -41,8 +41,16 @@ def load_other(config: ml_collections.ConfigDict, workdir: str, stages: Stages) 
   return inputs.load(other, other_workdir, stages)
 
 
-def _examples(labels: np.ndarray, label: int) -> list:
-  return np.flatnonzero(labels == label)[:EXAMPLES].tolist()
+def _examples(labels: np.ndarray):
+  """label → its first `EXAMPLES` rows, from one sort of the labels (not a scan of every row per pair)."""
+  order = np.argsort(labels, kind="stable")
+  ordered = labels[order]
+
+  def first_rows(label: int) -> list:
+    start, end = np.searchsorted(ordered, label), np.searchsorted(ordered, label, side="right")
+    return order[start:min(end, start + EXAMPLES)].tolist()
+
+  return first_rows
 
 
 def overlap(config: ml_collections.ConfigDict, workdir: str, data: inputs.LabelledEmbeddings, mesh, settings,
@@ -62,10 +70,10 @@ def overlap(config: ml_collections.ConfigDict, workdir: str, data: inputs.Labell
     pairs = find_overlap(data.embeddings, data.labels, other.embeddings, other.labels, rule, mesh=mesh,
                          settings=settings)
   name, other_name = identity_namer(data.identity_names), identity_namer(other.identity_names)
+  examples, other_examples = _examples(data.labels), _examples(other.labels)
   for pair in pairs:
     pair.update(identity_name=name(pair["identity"]), other_identity_name=other_name(pair["other_identity"]),
-                examples=_examples(data.labels, pair["identity"]),
-                other_examples=_examples(other.labels, pair["other_identity"]))
+                examples=examples(pair["identity"]), other_examples=other_examples(pair["other_identity"]))
     if other.name_of:
       pair["other_files"] = [other.name_of(row) for row in pair["other_examples"]]
   section = {"source": os.path.abspath(config.overlap.source), "thresholds": dataclasses.asdict(rule),
@@ -78,8 +86,9 @@ def write_decisions(config: ml_collections.ConfigDict, workdir: str, data: input
   """Proposes decisions from the findings (and the overlap) and writes WORKDIR/decisions.csv; returns them."""
   rule = policy(config)
   sizes = dict(zip(*np.unique(data.labels, return_counts=True)))
-  consistency = dict(zip(np.asarray(report.sample_rows).tolist(), np.asarray(report.per_sample_consistency).tolist()))
-  names = decisions_lib.Naming(data.sample_id_of, lambda row: consistency.get(int(row), 0.0),
+  consistency = np.zeros(len(data.labels))  # by input row; rows outside an evaluated subset: 0
+  consistency[np.asarray(report.sample_rows)] = report.per_sample_consistency
+  names = decisions_lib.Naming(data.sample_id_of, lambda row: float(consistency[row]),
                                identity_namer(data.identity_names), lambda label: int(sizes.get(label, 0)))
   shared = [pair for pair in (findings.get("overlap") or {}).get("pairs", []) if pair["shared"]]
   proposed = decisions_lib.propose(findings, rule, names, shared)
