@@ -26,7 +26,7 @@ from facequal_jax import faces_extra
 from facequal_jax.data import align
 from facequal_jax.data.preprocess import ARCFACE_TEMPLATE_112, FacePreprocess, similarity_transform
 from facequal_jax.data.sources import ImageFolderSource
-from facequal_jax.metrics import verification
+from facequal_jax.research import verification
 
 _LFW = flags.DEFINE_string("lfw", "../shared/data/lfw_dev", "LFW-dev image folder.")
 _FIT_FACES = flags.DEFINE_integer("fit_faces", 600, "faces the warp is fitted on.")

@@ -22,15 +22,15 @@ import numpy as np
 from absl import app, flags
 
 import facequal_jax as fq
-from facequal_jax.configs import pretrain_paco
+from facequal_jax.research.configs import pretrain_paco
 from facequal_jax.data import orl
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
 from facequal_jax.encoders.mim import load_mim_encoder as load_encoder
-from facequal_jax.metrics import verification
-from facequal_jax.training import mim
+from facequal_jax.research import verification
+from facequal_jax.research.training import mim
 
 _LFW = flags.DEFINE_string("lfw", "../shared/data/lfw_dev", "LFW-dev image folder.")
 _MAE = flags.DEFINE_string("mae", None, "encoder.msgpack of the plain-MAE ablation (d).")

@@ -110,8 +110,9 @@ def run(main: Callable[[List[str]], Optional[int]], interrupted: Callable[[], st
   app.run(guarded, argv=sys.argv, flags_parser=_parse_flags)
 
 
-def prepare_argv(default_config: Optional[str] = None) -> None:
-  """Resolves `--config` names in `sys.argv` (`config_files.resolve`), adding `--config=DEFAULT` when absent.
+def prepare_argv(default_config: Optional[str] = None, config_folder: str = config_files.PACKAGED_DIR) -> None:
+  """Resolves `--config` names in `sys.argv` (`config_files.resolve` among the configs in `config_folder`), adding
+  `--config=DEFAULT` when absent.
 
   Call before `config_flags.DEFINE_config_file(..., None, ...)`, which reads
   `sys.argv` when it is defined; a `--config` that names nothing fails as one line.
@@ -120,6 +121,6 @@ def prepare_argv(default_config: Optional[str] = None) -> None:
   if default_config and not any(arg == "--config" or arg.startswith("--config=") for arg in argv[1:]):
     argv = argv[:1] + [f"--config={default_config}"] + argv[1:]
   try:
-    sys.argv = config_files.resolve_argv(argv)
+    sys.argv = config_files.resolve_argv(argv, folder=config_folder)
   except UsageError as error:
     fail(error)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax.training import arcface
+from facequal_jax.research.training import arcface
 
 
 def reference_loss(embeddings, labels, centres, scale, margin):

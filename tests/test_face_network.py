@@ -140,7 +140,7 @@ def test_arcface_aligned_faces_identify_like_detected_ones(network):
   68-point model), warped to the chip, identify within 0.02 of the detected and aligned path (1-NN)."""
   dlib = faces.dlib()
   from benchmarks.arcface_chip import landmarks  # pylint: disable=import-outside-toplevel
-  from facequal_jax.metrics import verification  # pylint: disable=import-outside-toplevel
+  from facequal_jax.research import verification  # pylint: disable=import-outside-toplevel
   detector = dlib.get_frontal_face_detector()
   five = dlib.shape_predictor(faces.model_file("shape_predictor_5_face_landmarks.dat"))
   sixty_eight = dlib.shape_predictor(faces.model_file("shape_predictor_68_face_landmarks.dat"))

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax.configs import finetune_study as finetune_study_config
-from facequal_jax.configs import pretrain_paco, protocol_lfw, proxy_arcface
+from facequal_jax.research.configs import finetune_study as finetune_study_config
+from facequal_jax.research.configs import pretrain_paco, protocol_lfw, proxy_arcface
 from facequal_jax.errors import DataError
-from facequal_jax.jobs import finetune_study
+from facequal_jax.research import pretraining_study
 from facequal_jax.models.paco import Block
-from facequal_jax.training import finetune, loop, mim, proxy
+from facequal_jax.research.training import finetune, loop, mim, proxy
 
 from tests.test_training import _interrupt_after_the_first_checkpoint
 
@@ -204,7 +204,7 @@ def test_study_summary_by_hand():
           {"arm": "vit_paco", "fraction": 50, "seed": 0, "accuracy": 0.70, "roc_auc": 0.75},
           {"arm": "vit_paco", "fraction": 50, "seed": 1, "accuracy": 0.66, "roc_auc": 0.73},
           {"arm": "vit_paco", "fraction": 25, "seed": 0, "accuracy": 0.61, "roc_auc": 0.70}]
-  summary = {(s["arm"], s["fraction"]): s for s in finetune_study.summarise(rows)}
+  summary = {(s["arm"], s["fraction"]): s for s in pretraining_study.summarise(rows)}
   paco = summary[("vit_paco", 50)]
   assert paco["accuracy_mean"] == pytest.approx(0.68) and paco["roc_auc_mean"] == pytest.approx(0.74)
   assert paco["accuracy_std"] == pytest.approx(np.sqrt(2 * 0.02 ** 2))  # n − 1 = 1
@@ -215,10 +215,10 @@ def test_study_summary_by_hand():
 
 def test_every_study_arm_fine_tunes_with_the_same_budget():
   config = finetune_study_config.get_config("")
-  runs = finetune_study.runs(config)
+  runs = pretraining_study.runs(config)
   assert len(runs) == (3 * 3 + 2 + 4) * 2 and len(set(runs)) == len(runs)
   for name, arm in config.arms.items():
-    proxy_config = finetune_study.arm_proxy_config(config, arm, seed=1)
+    proxy_config = pretraining_study.arm_proxy_config(config, arm, seed=1)
     assert (proxy_config.steps, proxy_config.batch_size, proxy_config.seed) == (300, 64, 1)
     assert proxy_config.model.image_size == 64 and proxy_config.model.name == ("resnet" if name == "resnet" else "vit")
     assert proxy_config.init == ("" if not arm.pretrained else f"/tmp/paco/{arm.pretrained}/encoder.msgpack")

@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 import facequal_jax as fq
-from facequal_jax.configs import pretrain_paco
+from facequal_jax.research.configs import pretrain_paco
 from facequal_jax import sharding
 from facequal_jax.data import align
 from facequal_jax.models import masking, paco
-from facequal_jax.training import mim, views
+from facequal_jax.research.training import mim, views
 import faces
 import shared_data
 

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
-from facequal_jax.configs import protocol_lfw
-from facequal_jax.jobs import experiment as protocol
-from facequal_jax.jobs import protocol_outputs
+from facequal_jax.research.configs import protocol_lfw
+from facequal_jax.research import experiment as protocol
+from facequal_jax.research import experiment_outputs
 import shared_data
 
 LFW = shared_data.path("lfw_dev")
@@ -73,7 +73,7 @@ def test_outputs_are_complete_and_recompute(smoke_run):
   assert summary["clean_50"]["accuracy_std"] == pytest.approx(abs(pair[0] - pair[1]) / np.sqrt(2))
   svg = ElementTree.parse(os.path.join(workdir, "protocol.svg")).getroot()
   circles = svg.findall("{http://www.w3.org/2000/svg}circle")
-  assert len(circles) == len(protocol_outputs.METRICS) * len(names)
+  assert len(circles) == len(experiment_outputs.METRICS) * len(names)
   # The probe spectrum was logged at every logged step (10, 20) of every run: one line per run.
   training = ElementTree.parse(os.path.join(workdir, "protocol_training.svg")).getroot()
   lines = training.findall(".//{http://www.w3.org/2000/svg}polyline")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax.configs import proxy_arcface
-from facequal_jax.training import loop, proxy
+from facequal_jax.research.configs import proxy_arcface
+from facequal_jax.research.training import loop, proxy
 
 
 def _config(steps):

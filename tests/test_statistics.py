@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from facequal_jax.metrics import statistics
+from facequal_jax.research import statistics
 
 
 def _exact_quantiles(draws, level=0.95):

@@ -8,8 +8,8 @@ import jax
 import numpy as np
 
 import facequal_jax as fq
-from facequal_jax.configs import pretrain_paco, proxy_arcface
-from facequal_jax.training import loop, mim, proxy
+from facequal_jax.research.configs import pretrain_paco, proxy_arcface
+from facequal_jax.research.training import loop, mim, proxy
 
 
 def _pretrain_config():

@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from facequal_jax.metrics import statistics, verification
+from facequal_jax.research import statistics, verification
 
 
 def test_best_threshold_accuracy_by_hand():

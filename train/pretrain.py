@@ -11,9 +11,10 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from facequal_jax import console, sharding
-from facequal_jax.training import mim
+from facequal_jax.research import configs as research_configs
+from facequal_jax.research.training import mim
 
-console.prepare_argv(default_config="pretrain_paco:tiny")
+console.prepare_argv(default_config="pretrain_paco:tiny", config_folder=research_configs.FOLDER)
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (pretrain_paco[:VARIANT]) "
                                           "or a config file, PATH[:ARG]; default: pretrain_paco:tiny.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and metrics go here.")

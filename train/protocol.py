@@ -8,9 +8,10 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from facequal_jax import console
-from facequal_jax.jobs import experiment
+from facequal_jax.research import configs as research_configs
+from facequal_jax.research import experiment
 
-console.prepare_argv(default_config="protocol_lfw")
+console.prepare_argv(default_config="protocol_lfw", config_folder=research_configs.FOLDER)
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (protocol_lfw[:VARIANT]) "
                                           "or a config file, PATH[:ARG]; default: protocol_lfw.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Results, checkpoints and the table go here.")

@@ -16,9 +16,10 @@ from ml_collections import config_flags
 from facequal_jax import console, files, sharding
 from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.training import proxy
+from facequal_jax.research import configs as research_configs
+from facequal_jax.research.training import proxy
 
-console.prepare_argv(default_config="proxy_arcface:tiny")
+console.prepare_argv(default_config="proxy_arcface:tiny", config_folder=research_configs.FOLDER)
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (proxy_arcface[:VARIANT]) "
                                           "or a config file, PATH[:ARG]; default: proxy_arcface:tiny.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics and embeddings go here.")

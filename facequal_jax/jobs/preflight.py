@@ -16,7 +16,7 @@ from facequal_jax import sharding
 from facequal_jax.data import align as align_lib
 from facequal_jax.data.preprocess import CHANNEL_MODES
 from facequal_jax.errors import MissingFile, UsageError
-from facequal_jax.jobs import cleanup
+from facequal_jax.jobs import act
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics.diagnostics import Thresholds
 from facequal_jax.metrics.quality import SINGLETON_POLICIES
@@ -61,8 +61,8 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
   """Every field's type and range, and that the inputs it names exist and can be read."""
   SearchSettings(**config.knn.to_dict())
   Thresholds(**config.diagnostics.to_dict())
-  cleanup.thresholds(config)
-  cleanup.policy(config)
+  act.thresholds(config)
+  act.policy(config)
   _integer(config, "k", 1)
   if not isinstance(config.alpha, (int, float)) or not 0.0 <= config.alpha <= 1.0:
     raise UsageError(f"--config.alpha must be a number in [0, 1], got {config.alpha!r}")

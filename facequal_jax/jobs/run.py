@@ -12,7 +12,7 @@ from absl import logging
 from facequal_jax import files, sharding
 from facequal_jax.errors import UsageError
 from facequal_jax.jobs import findings as findings_lib
-from facequal_jax.jobs import cleanup, inputs, preflight
+from facequal_jax.jobs import act, inputs, preflight
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics import diagnostics
 from facequal_jax.metrics.consistency import IdentityTable
@@ -85,11 +85,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages
     if data.flipped is not None:
       findings["injected_noise_recovery"] = findings_lib.injected_noise_recovery(findings, data.flipped,
                                                                                  report.sample_rows)
-  findings["overlap"], other = cleanup.overlap(config, workdir, data, mesh, settings, stages)
+  findings["overlap"], other = act.overlap(config, workdir, data, mesh, settings, stages)
   if jax.process_index() == 0:
     with stages("report", "writing the decisions and the report"):
-      proposed = cleanup.write_decisions(config, workdir, data, report, findings)
-      findings["decisions"] = {"file": os.path.join(workdir, cleanup.DECISIONS), "proposed": len(proposed),
+      proposed = act.write_decisions(config, workdir, data, report, findings)
+      findings["decisions"] = {"file": os.path.join(workdir, act.DECISIONS), "proposed": len(proposed),
                                "to_apply": sum(d.apply for d in proposed)}
       html_report.write(os.path.join(workdir, HTML), report, findings, image_of=data.image_of, name_of=data.name_of,
                         identity_name=identity_name, note=describe_data(data.description, len(data.skipped)),

@@ -10,15 +10,13 @@ bundled encoder (`proxy_arcface:vit`); `v1`, the first committed run (`results/p
 """
 import ml_collections
 
-from facequal_jax.configs import proxy_arcface
-
-OPTIONS = ("smoke", "vit", "v1")
+from facequal_jax.config_files import parse_arg
+from facequal_jax.research.configs import proxy_arcface
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  options = set(filter(None, (arg or "").split(",")))
-  if options - set(OPTIONS):
-    raise ValueError(f"protocol_lfw takes {', '.join(map(repr, OPTIONS))} (comma-separated), got {arg!r}")
+  """`arg`: any of `smoke`, `vit`, `v1`, comma-separated (module docstring)."""
+  options = {name for name, on in parse_arg(arg, "protocol_lfw", smoke=False, vit=False, v1=False).items() if on}
   config = ml_collections.ConfigDict()
   config.seed = 0  # variants, held-out pairs, folds and the bootstrap
   config.seeds = (0, 1)  # one proxy per variant and seed (head init, batches, flips)

@@ -10,7 +10,8 @@ accuracy). Arms name a proxy variant of `proxy_arcface` and a pretrained encoder
 """
 import ml_collections
 
-from facequal_jax.configs import protocol_lfw
+from facequal_jax.config_files import parse_arg
+from facequal_jax.research.configs import protocol_lfw
 
 ALL = (25, 50, 100)
 
@@ -61,8 +62,7 @@ STUDIES = {"": ARMS, "sweep": SWEEP, "spectrum": SPECTRUM}
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """`arg`: "" (the study), "sweep" (the fine-tuning recipe) or "spectrum" (the proxy's collapse)."""
-  if arg not in STUDIES:
-    raise ValueError(f"finetune_study takes one of {', '.join(map(repr, STUDIES))}, got {arg!r}")
+  arg = parse_arg(arg, "finetune_study", study=tuple(STUDIES)).study
   config = protocol_lfw.get_config("vit")
   del config.variants, config.iq, config.fixed_encoder, config.eigenfaces_dim
   config.pretrained_dir = "/tmp/paco"  # holds NAME/encoder.msgpack for each arm's pretrained encoder

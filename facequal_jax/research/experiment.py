@@ -6,7 +6,7 @@ pairs. Each variant (a subset of the pool, possibly with altered labels) gets
 its own ArcFace proxies, one per seed of `config.seeds`; the experiment then
 asks whether IQ computed on the variant's own training data — from that proxy,
 or from a fixed label-free encoder — ranks the variants as the proxies'
-held-out accuracy does (outputs: `protocol_outputs.py`).
+held-out accuracy does (outputs: `experiment_outputs.py`).
 
 Variants (names as in the table):
   clean_P     P % of the pool's identities (seeded), all their images.
@@ -17,7 +17,6 @@ Variants (names as in the table):
   cap_K       every identity, at most K of its images (seeded): few views per identity.
 """
 import dataclasses
-import json
 import os
 import time
 from typing import List
@@ -26,17 +25,16 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from facequal_jax import files, sharding
+from facequal_jax import sharding
 from facequal_jax.data import variants as variants_lib
-from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.align import CHIP_SIZE
+from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
 from facequal_jax.encoders.loading import load_encoder
-from facequal_jax.jobs import protocol_outputs
-from facequal_jax.metrics import quality, verification
-from facequal_jax.progress import Progress
-from facequal_jax.training import proxy
+from facequal_jax.metrics import quality
+from facequal_jax.research import experiment_outputs, runs, verification
+from facequal_jax.research.training import proxy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,20 +149,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
   pairs = verification.held_out_pairs(held_out_labels, config.max_genuine_pairs, seed=config.seed)
   fixed = fixed_embeddings(config, pool)
   planned = [(variant, seed) for variant in build_variants(train_labels, fixed, config) for seed in config.seeds]
-  rows = []
-  progress = Progress("validation experiment", total=len(planned), unit="runs", every_s=0.0)
-  for variant, seed in planned:
-    run_dir = os.path.join(workdir, "variants", variant.name, f"seed_{seed}")
-    result_path = os.path.join(run_dir, "result.json")
-    if os.path.exists(result_path):
-      with open(result_path) as f:
-        rows.append(json.load(f))
-      progress.advance(1, note=f"{variant.name} seed {seed} done earlier, read {result_path}")
-      continue
-    row = run_variant(variant, seed, pool, fixed, pairs, run_dir, config, mesh)
-    files.write_json(result_path, row)
-    rows.append(row)
-    progress.advance(1, note=f"{variant.name} seed {seed}: IQ {row['iq']:.4f}, r̃ {row['effective_rank_normalized']:.3f}, "
-                             f"held-out accuracy {row['accuracy']:.4f}")
-  protocol_outputs.write(rows, workdir, config)
+  rows = runs.each_run(
+      planned, "validation experiment",
+      run_dir=lambda plan: os.path.join(workdir, "variants", plan[0].name, f"seed_{plan[1]}"),
+      compute=lambda plan, run_dir: run_variant(*plan, pool, fixed, pairs, run_dir, config, mesh),
+      describe=lambda plan: f"{plan[0].name} seed {plan[1]}",
+      outcome=lambda row: (f"IQ {row['iq']:.4f}, r̃ {row['effective_rank_normalized']:.3f}, "
+                           f"held-out accuracy {row['accuracy']:.4f}"))
+  experiment_outputs.write(rows, workdir, config)
   return rows

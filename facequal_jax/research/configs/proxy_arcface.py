@@ -10,6 +10,8 @@ Variants: tiny (CPU: 48 × 48 RGB, ResNet widths 32-64-128, one block per stage)
 """
 import ml_collections
 
+from facequal_jax.config_files import parse_arg
+
 RESNETS = {
     # name: (image_size, widths, blocks_per_stage, stem_stride, embedding_dim, batch_size)
     "tiny": (48, (32, 64, 128), 1, 2, 128, 128),
@@ -20,9 +22,7 @@ VARIANTS = tuple(RESNETS) + ("vit",)
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   """`arg` names a variant of VARIANTS."""
-  variant = arg or "tiny"
-  if variant not in VARIANTS:
-    raise ValueError(f"proxy_arcface has variants {', '.join(VARIANTS)}; got {variant!r}")
+  variant = parse_arg(arg, "proxy_arcface", variant=VARIANTS).variant
   config = ml_collections.ConfigDict()
   config.variant = variant
   config.seed = 0

@@ -19,7 +19,7 @@ import numpy as np
 
 from facequal_jax import files
 from facequal_jax.progress import Progress
-from facequal_jax.training import checkpoints
+from facequal_jax.research.training import checkpoints
 
 METRICS_FILE = "metrics.jsonl"
 

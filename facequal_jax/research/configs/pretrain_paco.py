@@ -8,6 +8,8 @@ Variants: tiny (CPU, 64 × 64 grey-free RGB, ViT 4 × 128), vit_s, vit_b (accele
 """
 import ml_collections
 
+from facequal_jax.config_files import parse_arg
+
 VARIANTS = {
     # name: (image_size, patch, dim, depth, heads, decoder_dim, decoder_depth, codebook_size)
     "tiny": (64, 8, 128, 4, 4, 96, 2, 256),
@@ -18,9 +20,10 @@ VARIANTS = {
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   """`arg` names a variant of VARIANTS."""
-  image_size, patch, dim, depth, heads, decoder_dim, decoder_depth, codebook_size = VARIANTS[arg or "tiny"]
+  variant = parse_arg(arg, "pretrain_paco", variant=tuple(VARIANTS)).variant
+  image_size, patch, dim, depth, heads, decoder_dim, decoder_depth, codebook_size = VARIANTS[variant]
   config = ml_collections.ConfigDict()
-  config.variant = arg or "tiny"
+  config.variant = variant
   config.seed = 0
 
   config.data = ml_collections.ConfigDict()

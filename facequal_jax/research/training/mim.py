@@ -22,7 +22,7 @@ from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders.loading import load_encoder
 from facequal_jax.models import masking, paco
-from facequal_jax.training import loop, optimizer, views
+from facequal_jax.research.training import loop, optimizer, views
 
 
 @flax.struct.dataclass

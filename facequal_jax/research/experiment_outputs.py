@@ -19,9 +19,9 @@ import ml_collections
 import numpy as np
 
 from facequal_jax import files
-from facequal_jax.metrics import statistics
+from facequal_jax.research import statistics
 from facequal_jax.report import plots
-from facequal_jax.training import loop
+from facequal_jax.research.training import loop
 
 # field → label; the proxy's metrics, then the fixed encoder's
 METRICS = {"iq": "IQ (proxy)", "consistency": "Consis (proxy)", "effective_rank_normalized": "r̃ (proxy)",

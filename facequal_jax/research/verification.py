@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 
 from facequal_jax.knn.search import knn
-from facequal_jax.metrics import statistics
+from facequal_jax.research import statistics
 
 
 def _all_impostor_pairs(labels: np.ndarray) -> set:

@@ -13,7 +13,6 @@ training faces), finetune_study.json (rows and summary), finetune_study.md
 gain over the scratch ViT) and, when the runs logged their probe spectrum,
 finetune_study_training.svg (r̃ over training).
 """
-import json
 import os
 import time
 from typing import Dict, List, Tuple
@@ -22,12 +21,11 @@ import ml_collections
 import numpy as np
 
 from facequal_jax import files, sharding
-from facequal_jax.configs import proxy_arcface
-from facequal_jax.jobs import experiment, protocol_outputs
-from facequal_jax.metrics import verification
-from facequal_jax.progress import Progress
 from facequal_jax.report import plots
-from facequal_jax.training import proxy
+from facequal_jax.research import experiment, experiment_outputs, verification
+from facequal_jax.research.configs import proxy_arcface
+from facequal_jax.research.runs import each_run
+from facequal_jax.research.training import proxy
 
 SCRATCH_ARM = "vit_scratch"
 
@@ -92,31 +90,26 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
   train_images, held_out = pool.images[pool.train], pool.images[~pool.train]
   pairs = verification.held_out_pairs(pool.labels[~pool.train], config.max_genuine_pairs, seed=config.seed)
   variants = _variants(pool.labels[pool.train], config)
-  rows, planned = [], runs(config)
-  progress = Progress("fine-tuning study", total=len(planned), unit="runs", every_s=0.0)
-  for name, fraction, seed in planned:
-    run_dir = os.path.join(workdir, name, f"clean_{fraction}", f"seed_{seed}")
-    result_path = os.path.join(run_dir, "result.json")
-    if os.path.exists(result_path):
-      with open(result_path) as f:
-        rows.append(json.load(f))
-      progress.advance(1, note=f"{name} clean_{fraction} seed {seed} done earlier")
-      continue
+
+  def compute(plan: Tuple[str, int, int], run_dir: str) -> dict:
+    name, fraction, seed = plan
     variant, arm = variants[fraction], config.arms[name]
     start = time.perf_counter()
     embed = proxy.train(arm_proxy_config(config, arm, seed), train_images[variant.positions], variant.labels,
                         run_dir, mesh)
     scores = verification.evaluate(embed(held_out), pairs, folds=config.folds, seed=config.seed)
     spectrum = proxy.probe_spectrum(embed(train_images[variant.positions]))
-    row = {"arm": name, "pretrained": arm.pretrained, "fraction": fraction, "seed": seed,
+    return {"arm": name, "pretrained": arm.pretrained, "fraction": fraction, "seed": seed,
            "images": int(len(variant.positions)), "identities": int(len(np.unique(variant.labels))),
            "accuracy": scores.accuracy, "fold_std": scores.accuracy_std, "roc_auc": scores.roc_auc,
            "tar_at_far_1e2": scores.tar_at_far_1e2, "seconds": round(time.perf_counter() - start, 1),
            "effective_rank_normalized": spectrum["probe_effective_rank_normalized"],
            "top_share": spectrum["probe_top_share"], "mean_length": spectrum["probe_mean_length"]}
-    files.write_json(result_path, row)
-    rows.append(row)
-    progress.advance(1, note=f"{name} clean_{fraction} seed {seed}: accuracy {row['accuracy']:.4f}")
+
+  rows = each_run(runs(config), "fine-tuning study",
+                  run_dir=lambda plan: os.path.join(workdir, plan[0], f"clean_{plan[1]}", f"seed_{plan[2]}"),
+                  compute=compute, describe=lambda plan: f"{plan[0]} clean_{plan[1]} seed {plan[2]}",
+                  outcome=lambda row: f"accuracy {row['accuracy']:.4f}")
   write_outputs(rows, workdir)
   return rows
 
@@ -130,7 +123,7 @@ def training_plot(rows: List[dict], workdir: str) -> str:
     for row in rows:
       if row["fraction"] == fraction:
         run_dir = os.path.join(workdir, row["arm"], f"clean_{fraction}", f"seed_{row['seed']}")
-        logged = protocol_outputs.probe_series(run_dir)
+        logged = experiment_outputs.probe_series(run_dir)
         if logged["steps"]:
           series.append({"label": row["arm"], "x": logged["steps"], "y": logged["r"]})
     if series:

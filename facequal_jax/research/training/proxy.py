@@ -28,8 +28,8 @@ from jax.sharding import Mesh
 
 from facequal_jax import sharding
 from facequal_jax.metrics import spectrum
-from facequal_jax.models import backbone
-from facequal_jax.training import arcface, finetune, loop, optimizer
+from facequal_jax.research import backbone
+from facequal_jax.research.training import arcface, finetune, loop, optimizer
 
 
 @flax.struct.dataclass

@@ -1,0 +1,56 @@
+"""The house: the product never imports the research, stays small, and docs/layout.md matches the tree."""
+import ast
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "facequal_jax")
+RESEARCH = os.path.join(PACKAGE, "research")
+
+
+def _product_modules():
+  for folder, dirs, names in os.walk(PACKAGE):
+    dirs[:] = [name for name in dirs if os.path.join(folder, name) != RESEARCH and name != "__pycache__"]
+    yield from (os.path.join(folder, name) for name in names if name.endswith(".py"))
+
+
+def _imported(path: str):
+  """Every module an import statement of `path` names, top-level and inside functions alike."""
+  for node in ast.walk(ast.parse(open(path).read(), path)):
+    if isinstance(node, ast.Import):
+      yield from (alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      yield node.module
+      yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def test_the_product_never_imports_the_research():
+  modules = list(_product_modules())
+  assert len(modules) > 50
+  offending = sorted(f"{os.path.relpath(path, ROOT)}: {name}" for path in modules for name in _imported(path)
+                     if name == "facequal_jax.research" or name.startswith("facequal_jax.research."))
+  assert offending == []
+
+
+def test_the_product_is_at_most_7500_lines():
+  lines = sum(len(open(path).readlines()) for path in _product_modules())
+  assert lines <= 7500, lines
+
+
+def _layout_paths():
+  with open(os.path.join(ROOT, "docs", "layout.md")) as f:
+    table = re.search(r"<!-- layout-table -->\n(.*?)\n<!-- /layout-table -->", f.read(), re.S).group(1)
+  rows = [line for line in table.splitlines() if line.startswith("| `")]
+  return [path for row in rows for path in re.findall(r"`([^`]+)`", row.split("|")[1])]
+
+
+def test_the_layout_table_matches_the_tree():
+  paths = _layout_paths()
+  missing = [path for path in paths if not os.path.exists(os.path.join(ROOT, path))]
+  assert missing == []
+  listed_folders = {os.path.normpath(path) for path in paths if path.endswith("/")}
+  folders = {os.path.relpath(folder, ROOT) for folder, _, names in os.walk(PACKAGE)
+             if "__init__.py" in names and folder != PACKAGE}
+  assert sorted(folders - listed_folders) == []
+  for top in ("train", "configs", "benchmarks", "tests", "docs", "examples", "results"):
+    assert top in listed_folders, top
