@@ -16,7 +16,6 @@ Multi-process: give every process the same --coordinator_address and
 --num_processes and its own --process_id (or --distributed on TPU pods and
 clusters where JAX finds these itself).
 """
-import copy
 import os
 
 import jax
@@ -25,8 +24,8 @@ from ml_collections import config_flags
 
 from facequal_jax import config_files, console
 from facequal_jax.errors import UsageError
-from facequal_jax.jobs import inputs, preflight, run, summary
-from facequal_jax.progress import LOGGER as PROGRESS_LOG, Stages
+from facequal_jax.jobs import command, preflight
+from facequal_jax.progress import Stages
 
 console.prepare_argv(default_config="iq")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A packaged config (iq) or a config file, PATH[:ARG]; "
@@ -65,32 +64,7 @@ def main(argv):
     jax.distributed.initialize()
   process = jax.process_index()
   console.log_to_file(os.path.join(workdir, console.LOG_FILE if process == 0 else f"log.process{process}.txt"))
-  if _OVERLAP_WITH.value:
-    config.overlap.source = _OVERLAP_WITH.value
-  if _COMPARE.value:
-    entries = []
-    for name, path in zip(run.entry_names(_COMPARE.value), _COMPARE.value):
-      entry = copy.deepcopy(config)
-      inputs.point_at(entry.data, path)
-      entries.append((name, entry))
-    rows = run.compare(entries, workdir, _STAGES)
-    if process == 0:
-      print("\n".join(summary.comparison_lines(rows, workdir)))
-    return
-  builtin = not (config.data.embeddings or inputs.has_image_source(config.data))
-  demo = builtin and config.demo_noise_rates
-  report, findings = run.run(config, workdir, _STAGES)
-  if process == 0:
-    print("\n".join(summary.result_lines(report, findings, workdir)), flush=True)
-  if demo:
-    compared = os.path.join(workdir, "compare")
-    PROGRESS_LOG.info("scoring the same faces again with %s of their labels flipped …",
-                      " and ".join(f"{rate:.0%}" for rate in config.demo_noise_rates))
-    _STAGES.announce = False
-    rows = run.compare(run.noisy_copies(config, config.demo_noise_rates, workdir), compared, _STAGES)
-    if process == 0:
-      print("\nThe same faces with labels flipped on purpose:")
-      print("\n".join(summary.comparison_lines(rows, compared)))
+  command.iq_command(config, workdir, compare=_COMPARE.value, overlap_with=_OVERLAP_WITH.value, stages=_STAGES)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from facequal_jax import files
 from facequal_jax.cleaning import decisions as decisions_lib
 from facequal_jax.cleaning import outputs
 from facequal_jax.cleaning.plan import resolve
+from facequal_jax.data import kinds
 from facequal_jax.errors import DataError, UsageError
 
 SUMMARY = "apply_summary.json"
@@ -34,7 +35,7 @@ def carry_out(decisions_path: str, out_dir: str, source_path: str = "",
   if not source_path:
     raise UsageError(f"{decisions_path} names no source: give --source")
   start = time.perf_counter()
-  source = outputs.open_source(source_path)
+  source = kinds.open_path(source_path, "--source")
   path = outputs.output_path(source, source_path, out_dir)
   plan = resolve(read.decisions, outputs.sample_names(source), outputs.identity_names(source), decisions_path)
   os.makedirs(out_dir, exist_ok=True)

@@ -21,37 +21,9 @@ import numpy as np
 from facequal_jax import files
 from facequal_jax.cleaning.plan import Plan
 from facequal_jax.data import recordio
-from facequal_jax.data.sources import ImageFolderSource, ImageListSource, RecordIOSource, list_names_path
+from facequal_jax.data.sources import EmbeddingsSource, ImageFolderSource, RecordIOSource, list_names_path
 from facequal_jax.errors import DataError, UsageError
 from facequal_jax.progress import Progress
-
-
-class EmbeddingsSource:
-  """An `.npz` of embeddings as a source of rows: sample i is row i (named "i"), identities from `names`."""
-
-  def __init__(self, path: str):
-    self.path = path
-    self.embeddings, self.labels = files.load_embeddings_npz(path)
-    names = files.load_identity_names(path, self.labels)
-    self.identity_names = names if names is not None else [str(n) for n in range(int(self.labels.max()) + 1)]
-
-  def __len__(self) -> int:
-    return len(self.labels)
-
-  def sample_id(self, i: int) -> str:
-    return str(i)
-
-
-def open_source(path: str):
-  """The source at `path`: an image folder, an im2rec `.lst`, a `.rec` pack or an `.npz` of embeddings."""
-  if os.path.isdir(path):
-    return ImageFolderSource(path)
-  if not os.path.exists(path):
-    raise UsageError(f"--source={path}: no such file or folder")
-  opener = {".lst": ImageListSource, ".rec": RecordIOSource, ".npz": EmbeddingsSource}.get(os.path.splitext(path)[1])
-  if opener is None:
-    raise UsageError(f"--source={path}: give an image folder, a .lst, a .rec or an .npz")
-  return opener(path)
 
 
 def sample_names(source) -> List[str]:

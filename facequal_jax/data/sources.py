@@ -15,6 +15,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from facequal_jax import files
 from facequal_jax.data import recordio
 from facequal_jax.errors import DataError, MissingFile
 
@@ -217,3 +218,26 @@ class ArraySource:
 
   def sample_id(self, i: int) -> str:
     return self._names[i]
+
+
+class EmbeddingsSource:
+  """An `.npz` of embeddings as a source of rows: sample i is row i (named "i").
+
+  Attributes:
+    embeddings: float [N, d]; labels: int64 [N] (checked by `files.load_embeddings_npz`).
+    given_names: the file's `names` (label → identity name), or None when it has none.
+    identity_names: `given_names`, or each label as text.
+  """
+
+  def __init__(self, path: str):
+    self.path = path
+    self.embeddings, self.labels = files.load_embeddings_npz(path)
+    self.given_names = files.load_identity_names(path, self.labels)
+    self.identity_names = (self.given_names if self.given_names is not None
+                           else [str(n) for n in range(int(self.labels.max()) + 1)])
+
+  def __len__(self) -> int:
+    return len(self.labels)
+
+  def sample_id(self, i: int) -> str:
+    return str(i)

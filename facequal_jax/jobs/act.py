@@ -10,6 +10,7 @@ import numpy as np
 
 from facequal_jax.cleaning import decisions as decisions_lib
 from facequal_jax.cleaning.overlap import OverlapThresholds, find_overlap
+from facequal_jax.data import kinds
 from facequal_jax.jobs import inputs
 from facequal_jax.jobs.findings import identity_namer
 from facequal_jax.metrics.quality import IQReport
@@ -31,7 +32,7 @@ def policy(config: ml_collections.ConfigDict) -> decisions_lib.Policy:
 def load_other(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> inputs.LabelledEmbeddings:
   """The data set `overlap.source`, embedded as this one is (into WORKDIR/overlap_with/)."""
   other = copy.deepcopy(config)
-  inputs.point_at(other.data, config.overlap.source)
+  kinds.point_at(other.data, config.overlap.source)
   other.extract.dir = ""
   other_workdir = os.path.join(workdir, OVERLAP_DIR)
   os.makedirs(other_workdir, exist_ok=True)

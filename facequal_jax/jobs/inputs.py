@@ -1,8 +1,7 @@
 """From the `data` section of a config to labelled embeddings (`load`).
 
-Sources: `data.images` (an image folder, or an im2rec `.lst` of images), `data.rec` (RecordIO pack), `data.tfds`
-(+ `data.tfds_dir`), `data.embeddings` (an .npz of embeddings), or none (the
-bundled ORL faces). The view can carry label noise and a per-identity cap;
+Sources: one of the kinds of `data.kinds` (an image folder or `.lst`, a RecordIO
+pack, a TFDS dataset, an .npz of embeddings), or none (the bundled ORL faces). The view can carry label noise and a per-identity cap;
 faces are decoded, aligned (`preprocess.align`) and embedded by the configured
 encoder (`encoder.name`: the pretrained face network by default), with
 resumable extraction into `WORKDIR/embeddings/`.
@@ -16,11 +15,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from facequal_jax import files, sharding
-from facequal_jax.data import extract, orl, pipeline, preprocess, variants
-from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.data.sources import ImageFolderSource, ImageListSource, RecordIOSource
+from facequal_jax import sharding
 from facequal_jax.data import align as align_lib
+from facequal_jax.data import extract, kinds, orl, pipeline, preprocess, variants
+from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders import face_resnet
 from facequal_jax.encoders.base import Encoder
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
@@ -29,36 +27,18 @@ from facequal_jax.errors import UsageError
 from facequal_jax.progress import Stages
 
 ENCODER_FILE, EMBEDDINGS_DIR = "encoder.npz", "embeddings"
-
-
-def has_image_source(data: ml_collections.ConfigDict) -> bool:
-  return bool(data.images or data.rec or data.tfds)
-
-
-def point_at(data: ml_collections.ConfigDict, path: str) -> None:
-  """Makes `path` the only source of `data` (an `.npz` of embeddings, a `.rec` pack, an image folder or a
-  `.lst`), without label noise or a cap."""
-  for key in ("embeddings", "images", "rec", "tfds"):
-    data[key] = ""
-  data.label_noise, data.max_images_per_identity = 0.0, 0
-  data["embeddings" if path.endswith(".npz") else "rec" if path.endswith(".rec") else "images"] = path
+BUILTIN = "ORL faces (Olivetti Research Laboratory)"
 
 
 def build_source(data: ml_collections.ConfigDict, workdir: str):
-  """The one face source the config names (none: the bundled ORL faces), and a description of it.
+  """The one source of faces the config names (none: the bundled ORL faces), and a description of it.
 
   The `data` section is checked already (`preflight.check_fields`: one source, a TFDS one with its folder).
   """
-  if not has_image_source(data):
-    return orl.orl_source(), {"builtin": "ORL faces (Olivetti Research Laboratory)"}
-  if data.images:
-    source = ImageListSource(data.images) if data.images.endswith(".lst") else ImageFolderSource(data.images)
-    return source, {"images": os.path.abspath(data.images)}
-  if data.rec:
-    return RecordIOSource(data.rec), {"rec": os.path.abspath(data.rec)}
-  from facequal_jax.data.tfds_data import TfdsSource  # pylint: disable=import-outside-toplevel  (optional extra)
-  source = TfdsSource(data.tfds, data.tfds_dir, os.path.join(workdir, "tfds_cache"), split=data.tfds_split)
-  return source, {"tfds": data.tfds, "tfds_dir": os.path.abspath(data.tfds_dir), "split": data.tfds_split}
+  kind = kinds.configured(data)
+  if kind is None:
+    return orl.orl_source(), {"builtin": BUILTIN}
+  return kind.open(data, workdir), kind.describe(data)
 
 
 def build_view(source, data: ml_collections.ConfigDict) -> variants.View:
@@ -165,7 +145,8 @@ class LabelledEmbeddings:
   @property
   def source_path(self) -> str:
     """The file or folder the data came from ("" for the bundled faces and TFDS: nothing apply can write)."""
-    return next((self.description[key] for key in ("images", "rec", "embeddings") if key in self.description), "")
+    return next((self.description[kind.key] for kind in kinds.KINDS
+                 if kind.extension is not None and kind.key in self.description), "")
 
 
 def _check_k(k: int, num_rows: int, where: str) -> None:
@@ -222,15 +203,16 @@ def load(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stage
   """The configured data (checked by `preflight.check`): an .npz of embeddings, or faces (an image source or
   the bundled ORL faces) embedded."""
   stages = stages or Stages()
-  if not config.data.embeddings:
+  kind = kinds.configured(config.data)
+  if kind is None or kind.faces:
     if jax.process_count() > 1:
       raise UsageError("faces are embedded by one process: extract first, then run IQ "
                        "multi-process on WORKDIR/embeddings/embeddings.npz")
     return embed(config, workdir, stages)
-  with stages("loading", f"reading {config.data.embeddings}"):
-    embeddings, labels = files.load_embeddings_npz(config.data.embeddings)
-    names = files.load_identity_names(config.data.embeddings, labels)
-  _check_k(config.k, len(labels), f"{config.data.embeddings} has")
-  data = LabelledEmbeddings(embeddings, labels, {"embeddings": os.path.abspath(config.data.embeddings)}, [],
-                            identity_names=names)
+  path = config.data[kind.key]
+  with stages("loading", f"reading {path}"):
+    source = kind.open(config.data, workdir)
+  _check_k(config.k, len(source), f"{path} has")
+  data = LabelledEmbeddings(source.embeddings, source.labels, kind.describe(config.data), [],
+                            identity_names=source.given_names)
   return _with_label_noise(data, config)

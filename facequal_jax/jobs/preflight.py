@@ -14,6 +14,7 @@ import ml_collections
 
 from facequal_jax import sharding
 from facequal_jax.data import align as align_lib
+from facequal_jax.data import kinds
 from facequal_jax.data.preprocess import CHANNEL_MODES
 from facequal_jax.errors import MissingFile, UsageError
 from facequal_jax.jobs import act
@@ -49,14 +50,6 @@ def _choice(value, field: str, valid) -> None:
     raise UsageError(f"--config.{field} must be one of {', '.join(map(repr, valid))}, got {value!r}")
 
 
-def _readable(path: str, field: str, folder: bool = False) -> None:
-  kind = "folder" if folder else "file"
-  if not os.path.exists(path) or (folder and not os.path.isdir(path)) or (not folder and os.path.isdir(path)):
-    raise MissingFile(f"--config.{field}={path}: no such {kind}")
-  if not os.access(path, os.R_OK | (os.X_OK if folder else 0)):
-    raise MissingFile(f"--config.{field}={path}: the {kind} cannot be read (permissions)")
-
-
 def check_fields(config: ml_collections.ConfigDict) -> None:
   """Every field's type and range, and that the inputs it names exist and can be read."""
   SearchSettings(**config.knn.to_dict())
@@ -83,20 +76,10 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
     if not config.encoder.name.endswith(".msgpack"):
       raise UsageError(f"--config.encoder.name must be one of {', '.join(map(repr, ENCODER_NAMES))} or the path "
                        f"of an encoder.msgpack, got {config.encoder.name!r}")
-    _readable(config.encoder.name, "encoder.name")
-  named = [key for key in ("embeddings", "images", "rec", "tfds") if config.data[key]]
-  if len(named) > 1:
-    raise UsageError(f"give at most one data source, got {', '.join('--config.data.' + key for key in named)}")
-  if config.data.embeddings:
-    _readable(config.data.embeddings, "data.embeddings")
-  if config.data.images:
-    _readable(config.data.images, "data.images", folder=not config.data.images.endswith(".lst"))
-  if config.data.rec:
-    _readable(config.data.rec, "data.rec")
-  if config.data.tfds:
-    if not config.data.tfds_dir:
-      raise UsageError("--config.data.tfds needs --config.data.tfds_dir, the folder holding the prepared dataset")
-    _readable(config.data.tfds_dir, "data.tfds_dir", folder=True)
+    kinds.readable(config.encoder.name, "--config.encoder.name")
+  kind = kinds.configured(config.data)
+  if kind is not None:
+    kind.check(config.data)
   if config.overlap.source and not os.path.exists(config.overlap.source):
     raise MissingFile(f"--config.overlap.source={config.overlap.source}: no such file or folder")
   if config.extract.dir and os.path.exists(config.extract.dir) and not os.path.isdir(config.extract.dir):

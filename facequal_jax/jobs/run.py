@@ -10,6 +10,7 @@ import numpy as np
 from absl import logging
 
 from facequal_jax import files, sharding
+from facequal_jax.data import kinds
 from facequal_jax.errors import UsageError
 from facequal_jax.jobs import findings as findings_lib
 from facequal_jax.jobs import act, inputs, preflight
@@ -107,15 +108,8 @@ def describe_data(description: dict, num_skipped: int = 0) -> str:
   """report.json's `data` section as one readable line (the page's subtitle)."""
   if "builtin" in description:
     where = f"the bundled {description['builtin']}"
-  elif "images" in description:
-    kind = "image list" if description["images"].endswith(".lst") else "image folder"
-    where = f"the {kind} {description['images']}"
-  elif "rec" in description:
-    where = f"the RecordIO pack {description['rec']}"
-  elif "tfds" in description:
-    where = f"the TFDS dataset {description['tfds']} ({description['split']}) in {description['tfds_dir']}"
   else:
-    where = f"the embeddings {description['embeddings']}"
+    where = kinds.configured({key: description.get(key, "") for key in kinds.KEYS}).where(description)
   parts = [where]
   if "num_files" in description:
     parts.append(f"{description['num_files']:,} files")
