@@ -27,6 +27,6 @@ __all__ = ["IQReport", "IdentityTable", "Neighbors", "OverlapThresholds", "Polic
 def __getattr__(name: str):
   """`load_encoder` is imported on first use: it pulls in flax, which the IQ path does not need."""
   if name == "load_encoder":
-    from facequal_jax.encoders.loading import load_encoder  # pylint: disable=import-outside-toplevel
+    from facequal_jax.encoders.registry import load_encoder  # pylint: disable=import-outside-toplevel
     return load_encoder
   raise AttributeError(f"module 'facequal_jax' has no attribute {name!r}")

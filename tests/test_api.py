@@ -23,5 +23,5 @@ def test_names_come_from_their_layers():
   assert fq.intrinsic_quality.__module__ == "facequal_jax.metrics.quality"
   assert fq.diagnose.__module__ == "facequal_jax.metrics.diagnostics"
   assert fq.write_report_html.__module__ == "facequal_jax.report.html"
-  assert fq.load_encoder.__module__ == "facequal_jax.encoders.loading"
+  assert fq.load_encoder.__module__ == "facequal_jax.encoders.registry"
   assert importlib.import_module("facequal_jax.metrics.diagnostics").diagnose is fq.diagnose

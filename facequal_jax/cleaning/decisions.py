@@ -26,10 +26,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from facequal_jax import files
 from facequal_jax.errors import DataError, UsageError
+from facequal_jax.metrics import findings as finding_kinds
 
 COLUMNS = ("apply", "kind", "item", "action", "reason", "score")
 KINDS = ("sample", "identity")
-FINDINGS = ("suspects", "duplicates", "merges", "overlap")  # what a policy can turn into decisions
+# what a policy can turn into decisions: the finding kinds it acts on, and identities shared with another set
+FINDINGS = tuple(kind.decision for kind in finding_kinds.KINDS if kind.decision) + ("overlap",)
 SUSPECT_ACTIONS = ("drop", "relabel", "none")
 
 _HELP = """\
@@ -119,11 +121,12 @@ class Naming:
   identity_size: Callable[[int], int]
 
 
-def propose(findings: dict, policy: Policy, names: Naming, overlap: Sequence[dict] = ()) -> List[Decision]:
+def propose(findings: finding_kinds.Findings, policy: Policy, names: Naming,
+            overlap: Sequence[dict] = ()) -> List[Decision]:
   """Decisions for the findings of one report, in the order suspects, duplicates, overlaps, merges.
 
   Args:
-    findings: report.json's findings (`diagnose` output; samples are input rows).
+    findings: a run's `Findings` (samples are input rows).
     policy: what to propose and accept.
     names: sample and identity names, c_i and identity sizes.
     overlap: the shared identities found against another data set (`overlap.find_overlap`'s pairs).

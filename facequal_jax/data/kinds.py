@@ -31,6 +31,7 @@ class Kind:
     open: (the `data` section, workdir) → the source (`sources`' interface).
     description: report.json's `data` section for it, from the `data` section.
     faces: whether it holds images to embed (False: embeddings already).
+    align: how its faces are aligned when `preprocess.align` is "auto" (insightface packs hold ArcFace crops).
   """
   key: str
   noun: str
@@ -38,6 +39,7 @@ class Kind:
   open: Callable[[ml_collections.ConfigDict, str], object]
   description: Callable[[ml_collections.ConfigDict], dict] = None
   faces: bool = True
+  align: str = "detect"
 
   def describe(self, data: ml_collections.ConfigDict) -> dict:
     return self.description(data) if self.description else {self.key: os.path.abspath(data[self.key])}
@@ -63,7 +65,7 @@ class Kind:
 KINDS = (
     Kind("images", "image folder", "", lambda data, _: ImageFolderSource(data.images)),
     Kind("images", "image list", ".lst", lambda data, _: ImageListSource(data.images)),
-    Kind("rec", "RecordIO pack", ".rec", lambda data, _: RecordIOSource(data.rec)),
+    Kind("rec", "RecordIO pack", ".rec", lambda data, _: RecordIOSource(data.rec), align="arcface"),
     Kind("embeddings", "embeddings", ".npz", lambda data, _: EmbeddingsSource(data.embeddings), faces=False),
     Kind("tfds", "TFDS dataset", None, _open_tfds,
          lambda data: {"tfds": data.tfds, "tfds_dir": os.path.abspath(data.tfds_dir), "split": data.tfds_split}),

@@ -12,7 +12,7 @@ from facequal_jax.cleaning import decisions as decisions_lib
 from facequal_jax.cleaning.overlap import OverlapThresholds, find_overlap
 from facequal_jax.data import kinds
 from facequal_jax.jobs import inputs
-from facequal_jax.jobs.findings import identity_namer
+from facequal_jax.metrics.findings import Findings, identity_namer
 from facequal_jax.metrics.quality import IQReport
 from facequal_jax.progress import Stages
 
@@ -83,7 +83,7 @@ def overlap(config: ml_collections.ConfigDict, workdir: str, data: inputs.Labell
 
 
 def write_decisions(config: ml_collections.ConfigDict, workdir: str, data: inputs.LabelledEmbeddings,
-                    report: IQReport, findings: dict) -> list:
+                    report: IQReport, findings: Findings) -> list:
   """Proposes decisions from the findings (and the overlap) and writes WORKDIR/decisions.csv; returns them."""
   rule = policy(config)
   sizes = dict(zip(*np.unique(data.labels, return_counts=True)))
@@ -91,8 +91,7 @@ def write_decisions(config: ml_collections.ConfigDict, workdir: str, data: input
   consistency[np.asarray(report.sample_rows)] = report.per_sample_consistency
   names = decisions_lib.Naming(data.sample_id_of, lambda row: float(consistency[row]),
                                identity_namer(data.identity_names), lambda label: int(sizes.get(label, 0)))
-  shared = [pair for pair in (findings.get("overlap") or {}).get("pairs", []) if pair["shared"]]
-  proposed = decisions_lib.propose(findings, rule, names, shared)
+  proposed = decisions_lib.propose(findings, rule, names, findings.shared_pairs())
   decisions_lib.write(os.path.join(workdir, DECISIONS), proposed, data.source_path,
                       data.description.get("num_flipped", 0), rule)
   return proposed

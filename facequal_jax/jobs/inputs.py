@@ -19,10 +19,8 @@ from facequal_jax import sharding
 from facequal_jax.data import align as align_lib
 from facequal_jax.data import extract, kinds, orl, pipeline, preprocess, variants
 from facequal_jax.data.preprocess import FacePreprocess
-from facequal_jax.encoders import face_resnet
+from facequal_jax.encoders import registry as encoders
 from facequal_jax.encoders.base import Encoder
-from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
-from facequal_jax.encoders.loading import load_encoder
 from facequal_jax.errors import UsageError
 from facequal_jax.progress import Stages
 
@@ -61,14 +59,13 @@ def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
   """
   name, align = config.encoder.name, config.preprocess.align  # valid values (`preflight.check_fields`)
   if align == "auto":
-    align = "arcface" if config.data.rec else "detect"
+    kind = kinds.configured(config.data)
+    align = kind.align if kind else "detect"
   fallbacks = []
-  if name == "face_resnet":
-    try:
-      face_resnet.weights_path()
-    except face_resnet.FaceNetworkUnavailable:
-      name = "eigenfaces"
-      fallbacks.append("with eigenfaces")
+  chosen = encoders.entry(name)
+  if not chosen.available():
+    name = chosen.fallback
+    fallbacks.append(f"with {name}")
   if align == "detect" and not align_lib.detection_available():
     if config.preprocess.align == "detect":
       raise align_lib.DetectorUnavailable('preprocess.align="detect" needs the optional extra: '
@@ -83,25 +80,20 @@ def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
 
 def make_encoder(name: str, view: variants.View, face: FacePreprocess, config: ml_collections.ConfigDict,
                  workdir: str) -> Encoder:
-  """The encoder `name` names: "face_resnet", "eigenfaces" (fitted on the view, kept in the workdir) or the
-  path of a MIM `encoder.msgpack`."""
-  if name == "eigenfaces":
-    return fit_eigenfaces(view, face, config, workdir)
-  return load_encoder(None if name == "face_resnet" else name, sharding.make_mesh(config.mesh.num_devices))
-
-
-def fit_eigenfaces(view: variants.View, face: FacePreprocess, config: ml_collections.ConfigDict,
-                   workdir: str) -> EigenfaceEncoder:
-  """Eigenfaces fitted on up to `encoder.fit_images` samples spread over the view (kept in workdir)."""
+  """The encoder `name` names (`encoders.entry`): a pretrained one loaded, a fitted one fitted on up to
+  `encoder.fit_images` samples spread over the view and kept in the workdir (read back when there)."""
+  chosen = encoders.entry(name)
+  if chosen.fitted is None:
+    return chosen.load(sharding.make_mesh(config.mesh.num_devices))
   path = os.path.join(workdir, ENCODER_FILE)
   if os.path.exists(path):
-    return EigenfaceEncoder.load(path)
+    return chosen.fitted.load(path)
   count = min(config.encoder.fit_images, len(view))
   rows = view.rows[np.linspace(0, len(view) - 1, count).astype(np.int64)]
   images = np.concatenate([b.images for b in pipeline.decode_batches(view.source, rows, face, 512,
                                                                      config.extract.workers)])
-  logging.info("fitting %d eigenfaces on %d images of shape %s", config.encoder.dim, len(images), face.shape)
-  encoder = EigenfaceEncoder.fit(images, config.encoder.dim)
+  logging.info("fitting %s (dim %d) on %d images of shape %s", name, config.encoder.dim, len(images), face.shape)
+  encoder = chosen.fitted.fit(images, config.encoder.dim)
   encoder.save(path)
   return encoder
 
@@ -163,7 +155,7 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
   _check_k(config.k, len(view), "the data has")
   name, align = choose_embedding(config)
   face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels, align)
-  with stages("encoder", "fitting eigenfaces" if name == "eigenfaces" else f"loading the encoder {name}"):
+  with stages("encoder", f"fitting {name}" if encoders.entry(name).fitted else f"loading the encoder {name}"):
     encoder = make_encoder(name, view, face, config, workdir)
   with stages("embedding", f"embedding {len(view):,} faces ({align} alignment)"):
     result = extract.extract_embeddings(

@@ -16,13 +16,12 @@ from facequal_jax import sharding
 from facequal_jax.data import align as align_lib
 from facequal_jax.data import kinds
 from facequal_jax.data.preprocess import CHANNEL_MODES
+from facequal_jax.encoders import registry as encoders
 from facequal_jax.errors import MissingFile, UsageError
 from facequal_jax.jobs import act
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics.diagnostics import Thresholds
 from facequal_jax.metrics.quality import SINGLETON_POLICIES
-
-ENCODER_NAMES = ("face_resnet", "eigenfaces", "paco_fr")
 
 
 def check_workdir(workdir: str, flag: str = "--workdir") -> None:
@@ -72,10 +71,7 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
       ("demo_noise_rates", rate) for rate in config.demo_noise_rates]:
     if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
       raise UsageError(f"--config.{field} must be a share in [0, 1), got {rate!r}")
-  if config.encoder.name not in ENCODER_NAMES:
-    if not config.encoder.name.endswith(".msgpack"):
-      raise UsageError(f"--config.encoder.name must be one of {', '.join(map(repr, ENCODER_NAMES))} or the path "
-                       f"of an encoder.msgpack, got {config.encoder.name!r}")
+  if encoders.entry(config.encoder.name).name not in encoders.ENCODERS:
     kinds.readable(config.encoder.name, "--config.encoder.name")
   kind = kinds.configured(config.data)
   if kind is not None:

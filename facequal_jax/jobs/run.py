@@ -12,11 +12,11 @@ from absl import logging
 from facequal_jax import files, sharding
 from facequal_jax.data import kinds
 from facequal_jax.errors import UsageError
-from facequal_jax.jobs import findings as findings_lib
 from facequal_jax.jobs import act, inputs, preflight
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics import diagnostics
 from facequal_jax.metrics.consistency import IdentityTable
+from facequal_jax.metrics.findings import Findings, identity_namer
 from facequal_jax.metrics.quality import IQReport, intrinsic_quality
 from facequal_jax.progress import Stages
 from facequal_jax.report import html as html_report
@@ -25,12 +25,12 @@ REPORT, HTML, IDENTITIES, PER_SAMPLE = "report.json", "report.html", "identities
 
 
 
-def write_outputs(report: IQReport, findings: dict, workdir: str, identity_name: Callable[[int], str],
+def write_outputs(report: IQReport, findings: Findings, workdir: str, identity_name: Callable[[int], str],
                   extra: dict) -> None:
   """Writes report.json, identities.csv (with identity names) and per_sample.npz into `workdir`, atomically."""
   summary = report.to_dict()
   summary.update(extra)
-  summary.update(findings)
+  summary.update(findings.to_dict())
   summary["eigenvalues"] = report.spectrum.eigenvalues.tolist()
   files.write_json(os.path.join(workdir, REPORT), summary)
   files.write_csv(os.path.join(workdir, IDENTITIES), IdentityTable.NAMED_COLUMNS,
@@ -46,7 +46,8 @@ def search_settings(config: ml_collections.ConfigDict) -> SearchSettings:
   return SearchSettings(**config.knn.to_dict())
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages] = None) -> Tuple[IQReport, dict]:
+def run(config: ml_collections.ConfigDict, workdir: str,
+        stages: Optional[Stages] = None) -> Tuple[IQReport, Findings]:
   """Computes IQ and the diagnostics as configured; process 0 writes the outputs into `workdir`.
 
   Everything checkable is checked first (`preflight.check`): a bad field or
@@ -57,10 +58,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages
       records their wall times under `stage_seconds`.
 
   Returns:
-    (the report, the report.json findings: diagnostics keyed as there, samples
-    as input rows, with file and identity names; `skipped`, `no_face_found`,
-    `overlap` (None without `overlap.source`) and `decisions` (how many rows
-    WORKDIR/decisions.csv proposes, and how many of them to apply)).
+    (the report, its `Findings`: samples as input rows, with file and identity
+    names, the inputs skipped and without a face, the overlap (None without
+    `overlap.source`) and the decisions file (how many rows it proposes, and
+    how many of them to apply)).
   """
   start, stages = time.perf_counter(), stages or Stages()
   earlier = dict(stages.seconds)  # a shared `stages` may have timed other runs already
@@ -80,18 +81,17 @@ def run(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stages
   with stages("diagnostics", "looking for mislabelled samples, duplicates, merges, splits and outliers"):
     found = diagnostics.diagnose(report, data.embeddings,
                                  diagnostics.Thresholds(**config.diagnostics.to_dict()), data.pixel_std)
-    identity_name = findings_lib.identity_namer(data.identity_names)
-    findings = findings_lib.named_findings(found, data.name_of, identity_name, data.flipped, data.original_labels)
-    findings.update(skipped=data.skipped, no_face_found=data.no_face)
+    identity_name = identity_namer(data.identity_names)
+    findings = found.named(data.name_of, identity_name, data.flipped, data.original_labels)
+    findings.skipped, findings.no_face_found = data.skipped, data.no_face
     if data.flipped is not None:
-      findings["injected_noise_recovery"] = findings_lib.injected_noise_recovery(findings, data.flipped,
-                                                                                 report.sample_rows)
-  findings["overlap"], other = act.overlap(config, workdir, data, mesh, settings, stages)
+      findings.injected_noise_recovery = findings.noise_recovery(data.flipped, report.sample_rows)
+  findings.overlap, other = act.overlap(config, workdir, data, mesh, settings, stages)
   if jax.process_index() == 0:
     with stages("report", "writing the decisions and the report"):
       proposed = act.write_decisions(config, workdir, data, report, findings)
-      findings["decisions"] = {"file": os.path.join(workdir, act.DECISIONS), "proposed": len(proposed),
-                               "to_apply": sum(d.apply for d in proposed)}
+      findings.decisions = {"file": os.path.join(workdir, act.DECISIONS), "proposed": len(proposed),
+                            "to_apply": sum(d.apply for d in proposed)}
       html_report.write(os.path.join(workdir, HTML), report, findings, image_of=data.image_of, name_of=data.name_of,
                         identity_name=identity_name, note=describe_data(data.description, len(data.skipped)),
                         no_face=[item["file"] for item in data.no_face], skipped=data.skipped, decisions=proposed,
@@ -153,8 +153,8 @@ def compare(entries: Sequence[Tuple[str, ml_collections.ConfigDict]], workdir: s
   rows = []
   for name, config in entries:
     report, findings = run(config, os.path.join(workdir, name), stages)
-    rows.append(dict(report.to_dict(), name=name, estimated_noise_rate=findings["estimated_noise_rate"],
-                     injected_noise_recovery=findings.get("injected_noise_recovery")))
+    rows.append(dict(report.to_dict(), name=name, estimated_noise_rate=findings.estimated_noise_rate,
+                     injected_noise_recovery=findings.injected_noise_recovery))
   rows.sort(key=lambda row: -row["iq"])
   if jax.process_index() == 0:
     files.write_json(os.path.join(workdir, "compare.json"), [{c: row[c] for c in COMPARE_COLUMNS} for row in rows])

@@ -2,44 +2,37 @@
 import os
 from typing import List, Sequence
 
-from facequal_jax.jobs import findings as findings_lib
 from facequal_jax.jobs import run
+from facequal_jax.metrics.findings import KINDS, Findings
 from facequal_jax.metrics.quality import IQReport
 from facequal_jax.report.html import WEAK_CONSISTENCY
-
-_FOUND = (("suspected_mislabeled", "suspected mislabelled", "suspected mislabelled"),
-          ("near_duplicates", "near-duplicate pair", "near-duplicate pairs"),
-          ("merge_candidates", "merge candidate", "merge candidates"),
-          ("split_candidates", "split candidate", "split candidates"),
-          ("outliers", "outlier", "outliers"),
-          ("low_information", "near-uniform face", "near-uniform faces"))
 
 
 def _count(number: int, one: str, many: str) -> str:
   return f"{number:,} {one if number == 1 else many}"
 
 
-def result_lines(report: IQReport, findings: dict, workdir: str) -> List[str]:
+def result_lines(report: IQReport, findings: Findings, workdir: str) -> List[str]:
   """The headline, the counts of each finding, skipped and face-less files, and the report's path."""
   lines = [f"IQ {report.iq:.4f} = {report.alpha:g} · Consis {report.consistency:.4f} + {report.beta:g} · "
            f"r̃ {report.effective_rank_normalized:.4f}   (effective rank {report.effective_rank:.1f}, "
            f"RankMe {report.rankme:.1f}; {report.num_samples} samples, {report.num_identities} identities)"]
-  counts = findings_lib.counts(findings)
-  lines.append("found: " + ", ".join(_count(counts[key], one, many) for key, one, many in _FOUND)
-               + f"; flagged share {findings['estimated_noise_rate']:.3f}")
+  counts = findings.counts()
+  lines.append("found: " + ", ".join(_count(counts[kind.key], kind.one, kind.many) for kind in KINDS)
+               + f"; flagged share {findings.estimated_noise_rate:.3f}")
   if report.consistency < WEAK_CONSISTENCY:
     lines.append(f"note: Consis {report.consistency:.2f} is below {WEAK_CONSISTENCY}: many wrong labels, or an "
                  "encoder that cannot tell these identities apart (then the suspects are its mistakes)")
-  if findings.get("skipped"):
-    lines.append(f"{_count(len(findings['skipped']), 'file', 'files')} skipped (could not be read as images; "
+  if findings.skipped:
+    lines.append(f"{_count(len(findings.skipped), 'file', 'files')} skipped (could not be read as images; "
                  "listed in the report)")
-  if findings.get("no_face_found"):
-    lines.append(f"no face found in {_count(len(findings['no_face_found']), 'image', 'images')} "
+  if findings.no_face_found:
+    lines.append(f"no face found in {_count(len(findings.no_face_found), 'image', 'images')} "
                  "(embedded from the centred crop; listed in the report)")
-  overlap = findings.get("overlap")
+  overlap = findings.overlap
   if overlap:
     lines.append(f"shared with {overlap['source']}: {_count(overlap['num_shared'], 'identity', 'identities')}")
-  decided = findings.get("decisions")
+  decided = findings.decisions
   if decided:
     lines.append(f"decisions: {decided['proposed']:,} proposed, {decided['to_apply']:,} to apply "
                  f"({decided['file']}; review, then python -m facequal_jax.apply --decisions={decided['file']} "

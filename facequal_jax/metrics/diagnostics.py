@@ -14,6 +14,7 @@ from typing import Dict, List
 import numpy as np
 
 from facequal_jax.errors import UsageError
+from facequal_jax.metrics import findings as findings_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,29 +236,24 @@ def estimated_noise_rate(labels, indices, consistency, singleton, thresholds: Th
   return float(np.mean(flagged[counted])) if counted.any() else 0.0
 
 
-def _in_input_rows(found: dict, rows: np.ndarray, labels: np.ndarray, indices: np.ndarray,
-                   examples: int = 4) -> dict:
-  """Position-based findings → input rows, with each suspect's neighbours and example rows of merge pairs
-  and split groups."""
-  out = dict(found)
-  out["suspected_mislabeled"] = [dict(item, sample=int(rows[item["sample"]]),
-                                      neighbors=rows[indices[item["sample"]]].tolist(),
-                                      neighbor_labels=labels[indices[item["sample"]]].tolist())
-                                 for item in found["suspected_mislabeled"]]
-  out["near_duplicates"] = [dict(item, sample_a=int(rows[item["sample_a"]]), sample_b=int(rows[item["sample_b"]]))
-                            for item in found["near_duplicates"]]
-  for key in ("outliers", "low_information"):
-    out[key] = [dict(item, sample=int(rows[item["sample"]])) for item in found[key]]
-  out["split_candidates"] = [dict(item, group_examples=[rows[group].tolist() for group in item["group_examples"]])
-                             for item in found["split_candidates"]]
-  out["merge_candidates"] = [dict(item, examples_a=rows[labels == item["identity_a"]][:examples].tolist(),
-                                  examples_b=rows[labels == item["identity_b"]][:examples].tolist())
-                             for item in found["merge_candidates"]]
+def _in_input_rows(found: Dict[str, List[dict]], rows: np.ndarray, labels: np.ndarray, indices: np.ndarray,
+                   examples: int = 4) -> Dict[str, List[dict]]:
+  """Position-based findings → input rows (every sample field of its kind), with each suspect's neighbours and
+  example rows of merge pairs and split groups."""
+  out = {kind.key: [dict(item, **{field: int(rows[item[field]]) for field in kind.samples})
+                    for item in found[kind.key]] for kind in findings_lib.KINDS}
+  for item, at in zip(out[findings_lib.SUSPECTS], found[findings_lib.SUSPECTS]):
+    item.update(neighbors=rows[indices[at["sample"]]].tolist(), neighbor_labels=labels[indices[at["sample"]]].tolist())
+  for item in out["split_candidates"]:
+    item["group_examples"] = [rows[group].tolist() for group in item["group_examples"]]
+  for item in out["merge_candidates"]:
+    item.update(examples_a=rows[labels == item["identity_a"]][:examples].tolist(),
+                examples_b=rows[labels == item["identity_b"]][:examples].tolist())
   return out
 
 
-def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_std=None) -> dict:
-  """All findings of an IQ report as a JSON-ready dict under the report.json keys.
+def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_std=None) -> findings_lib.Findings:
+  """All findings of an IQ report, every sample an input row.
 
   Args:
     report: an `IQReport` (its neighbours, labels, consistency and singletons).
@@ -267,10 +263,8 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
       row's face (0–255), for `low_information`.
 
   Returns:
-    {"suspected_mislabeled", "merge_candidates", "split_candidates",
-    "near_duplicates", "outliers", "low_information": ranked lists;
-    "estimated_noise_rate": float; "thresholds": dict}. Every sample is an
-    input row.
+    `Findings`: a ranked list of every kind of `findings.KINDS`, the
+    estimated noise rate and the thresholds.
   """
   rows = np.asarray(report.sample_rows)
   pixel_std = np.full(len(rows), np.inf) if pixel_std is None else np.asarray(pixel_std, np.float64)[rows]
@@ -282,13 +276,13 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
   consistency = np.asarray(report.per_sample_consistency, np.float64)
   singleton = np.asarray(report.singleton, bool)
   found = {
-      "suspected_mislabeled": suspected_mislabeled(labels, indices, scores, consistency, singleton, thresholds),
+      findings_lib.SUSPECTS: suspected_mislabeled(labels, indices, scores, consistency, singleton, thresholds),
+      "near_duplicates": near_duplicates(labels, indices, scores, low_information, thresholds),
       "merge_candidates": merge_candidates(embeddings, labels, indices, thresholds),
       "split_candidates": split_candidates(labels, indices, thresholds),
-      "near_duplicates": near_duplicates(labels, indices, scores, low_information, thresholds),
       "outliers": outliers(scores, thresholds),
       "low_information": low_information_faces(pixel_std, thresholds),
-      "estimated_noise_rate": estimated_noise_rate(labels, indices, consistency, singleton, thresholds),
-      "thresholds": dataclasses.asdict(thresholds),
   }
-  return _in_input_rows(found, rows, labels, indices)
+  return findings_lib.Findings(_in_input_rows(found, rows, labels, indices),
+                               estimated_noise_rate(labels, indices, consistency, singleton, thresholds),
+                               dataclasses.asdict(thresholds))

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from facequal_jax import files
+from facequal_jax.metrics.findings import KINDS, SUSPECTS, Findings, PictureGroups
 from facequal_jax.metrics.quality import IQReport
 from facequal_jax.progress import Progress
 from facequal_jax.report import plots
@@ -175,46 +176,32 @@ class _Page:
     return "".join(f'<img class="thumb" src="{self.other_thumbs[int(row)]}" title="{_text(name)}" alt="{_text(name)}">'
                    for row, name in zip(rows, names) if int(row) in self.other_thumbs)
 
-  def suspect_cells(self, item: dict) -> List[str]:
-    label = f"{self.identity(item['label'])} → {self.identity(item['suggested_label'])}"
-    if "original_label" in item:
-      label += f'<br><span class="original">flipped on purpose; originally {self.identity(item["original_label"])}</span>'
-    cells = [_text(self.name_of(item["sample"])), label, f"{item['consistency']:.2f}", f"{item['foreign_share']:.2f}"]
-    if self.image_of:
-      kinds = ["own" if neighbour == item["label"] else "foreign" for neighbour in item["neighbor_labels"]]
-      cells.append(self.pictures([item["sample"]]) + " " + self.pictures(item["neighbors"], kinds))
-    return cells
+  def name(self, row: int) -> str:
+    return _text(self.name_of(int(row)))
+
+  @staticmethod
+  def note(text: str) -> str:
+    return f'<br><span class="original">{text}</span>'
+
+  def groups(self, groups: PictureGroups) -> str:
+    """Groups of thumbnails, separated by a bar."""
+    return " | ".join(self.pictures(rows, css) for rows, css in groups)
 
 
-def _thumbnail_rows(findings: dict) -> List[int]:
+def _thumbnail_rows(findings: Findings) -> List[int]:
   """Every input row whose thumbnail the page shows."""
-  rows = []
-  for item in findings["suspected_mislabeled"][:PAGE_ROWS]:
-    rows += [item["sample"]] + list(item["neighbors"])
-  for item in findings["merge_candidates"][:PAGE_ROWS]:
-    rows += list(item["examples_a"]) + list(item["examples_b"])
-  for item in findings["split_candidates"][:PAGE_ROWS]:
-    rows += [row for group in item.get("group_examples", []) for row in group]
-  for item in findings["near_duplicates"][:PAGE_ROWS]:
-    rows += [item["sample_a"], item["sample_b"]]
-  for key in ("outliers", "low_information"):
-    rows += [item["sample"] for item in findings[key][:PAGE_ROWS]]
-  for pair in _shared_pairs(findings)[:PAGE_ROWS]:
-    rows += list(pair["examples"])
-  return rows
+  rows = [row for kind in KINDS for item in findings[kind.key][:PAGE_ROWS]
+          for group, _ in kind.pictures(item) for row in group]
+  return rows + [row for pair in findings.shared_pairs()[:PAGE_ROWS] for row in pair["examples"]]
 
 
-def _shared_pairs(findings: dict) -> List[dict]:
-  return [pair for pair in (findings.get("overlap") or {}).get("pairs", []) if pair["shared"]]
-
-
-def _cleaning_sections(findings: dict, decisions: Sequence, page: _Page) -> List[str]:
+def _cleaning_sections(findings: Findings, decisions: Sequence, page: _Page) -> List[str]:
   """The identities shared with the overlap's other data set (when it was given), and the decisions proposed."""
   images = bool(page.image_of)
   sections = []
-  overlap = findings.get("overlap")
+  overlap = findings.overlap
   if overlap:
-    pairs = _shared_pairs(findings)
+    pairs = findings.shared_pairs()
     short = len(overlap["pairs"]) - len(pairs)
     columns = ["identity here", "identity there", "centred centroid cosine", "margin", "image share"]
     sections.append(_section(
@@ -235,51 +222,25 @@ def _cleaning_sections(findings: dict, decisions: Sequence, page: _Page) -> List
   return sections
 
 
-def _finding_sections(findings: dict, page: _Page) -> List[str]:
-  """The sections of the diagnostics, each with thumbnails where the page has images."""
+def _finding_sections(findings: Findings, page: _Page) -> List[str]:
+  """The sections of the diagnostics, one per kind, each with thumbnails where the page has images."""
   images = bool(page.image_of)
-  with_images = lambda columns, heading: list(columns) + ([heading] if images else [])
-  picture_cell = lambda rows: [page.pictures(rows)] if images else []
-  return [
-      _section("suspected_mislabeled", "Suspected mislabelled samples", findings["suspected_mislabeled"],
-               with_images(["sample", "label → suggested", "c_i", "foreign share"],
-                           "the sample, then its neighbours (green: its label, red: another)"),
-               page.suspect_cells, "none found: no sample's neighbours side with another identity"),
-      _section("merge_candidates", "Identities that may be one person", findings["merge_candidates"],
-               with_images(["identities", "centroid cosine", "mutual links"], "images of each"),
-               lambda item: [f"{page.identity(item['identity_a'])} / {page.identity(item['identity_b'])}",
-                             f"{item['centroid_similarity']:.3f}", str(item["mutual_links"])]
-               + ([page.pictures(item["examples_a"]) + " | " + page.pictures(item["examples_b"])] if images else [])),
-      _section("near_duplicates", "Near-duplicates across identities", findings["near_duplicates"],
-               with_images(["sample a", "sample b", "identities", "cosine"], "the two images"),
-               lambda item: [_text(page.name_of(item["sample_a"])), _text(page.name_of(item["sample_b"])),
-                             f"{page.identity(item['label_a'])} / {page.identity(item['label_b'])}",
-                             f"{item['similarity']:.4f}"] + picture_cell([item["sample_a"], item["sample_b"]])),
-      _section("split_candidates", "Identities that may be several people", findings["split_candidates"],
-               with_images(["identity", "images", "groups", "share outside the largest"], "examples of each group"),
-               lambda item: [page.identity(item["identity"]), str(item["num_images"]),
-                             " + ".join(map(str, item["group_sizes"])), f"{item['outside_largest']:.2f}"]
-               + ([" | ".join(page.pictures(group) for group in item.get("group_examples", []))] if images else [])),
-      _section("outliers", "Outliers", findings["outliers"],
-               with_images(["sample", "mean neighbour cosine", "robust z"], "image"),
-               lambda item: [_text(page.name_of(item["sample"])), f"{item['mean_neighbor_similarity']:.4f}",
-                             f"{item['robust_z']:.2f}"] + picture_cell([item["sample"]])),
-      _section("low_information", "Near-uniform faces, too little to recognise", findings["low_information"],
-               with_images(["sample", "pixel standard deviation"], "image"),
-               lambda item: [_text(page.name_of(item["sample"])), f"{item['pixel_std']:.2f}"]
-               + picture_cell([item["sample"]])),
-  ]
+  return [_section(kind.key, kind.heading, findings[kind.key],
+                   list(kind.columns) + ([kind.pictures_heading] if images else []),
+                   lambda item, kind=kind: kind.cells(item, page) + ([page.groups(kind.pictures(item))] if images
+                                                                     else []), kind.empty)
+          for kind in KINDS]
 
 
-def render(report: IQReport, findings: dict, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
+def render(report: IQReport, findings: Findings, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
            name_of: Optional[Callable[[int], str]] = None, note: str = "", no_face: Sequence[str] = (),
            identity_name: Optional[Callable[[int], str]] = None, skipped: Sequence[dict] = (),
            decisions: Sequence = (), other_image_of: Optional[Callable[[int], np.ndarray]] = None) -> str:
   """The page for one IQ report and its findings (rendering only: nothing is computed here).
 
   Args:
-    report: the IQ report; findings: `diagnostics.diagnose` output (samples
-      are input rows); a suspect with `original_label` shows it.
+    report: the IQ report; findings: its `Findings` (samples are input rows);
+      a suspect with `original_label` shows it.
     image_of: optional input row → uint8 image, for thumbnails.
     name_of: optional input row → a name (file) for tables.
     note: a line under the title (where the data came from).
@@ -292,9 +253,9 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
   page = _Page(image_of, name_of, identity_name, other_image_of)
   shown_decisions = list(decisions)[:PAGE_ROWS]
   page.make_thumbnails(_thumbnail_rows(findings) + [row for d in shown_decisions for row in d.rows],
-                       [row for pair in _shared_pairs(findings)[:PAGE_ROWS] for row in pair["other_examples"]])
+                       [row for pair in findings.shared_pairs()[:PAGE_ROWS] for row in pair["other_examples"]])
   values = report.to_dict()
-  values["estimated_noise_rate"] = findings["estimated_noise_rate"]
+  values["estimated_noise_rate"] = findings.estimated_noise_rate
   headline = "".join(f"<tr><th>{_text(label)}</th><td>{_number(values[key])}</td><td class='note'>{_text(text)}</td>"
                      "</tr>" for key, label, text in HEADLINES)
   warning = ""
@@ -331,10 +292,10 @@ def render(report: IQReport, findings: dict, title: str, image_of: Optional[Call
 """
 
 
-def _identity_section(report: IQReport, findings: dict, identity_name: Callable[[int], str]) -> str:
+def _identity_section(report: IQReport, findings: Findings, identity_name: Callable[[int], str]) -> str:
   """The sortable per-identity table (the worst `MAX_TABLE_IDENTITIES` when there are more)."""
   suspects = {}
-  for item in findings["suspected_mislabeled"]:
+  for item in findings[SUSPECTS]:
     suspects[item["label"]] = suspects.get(item["label"], 0) + 1
   rows = [(identity, name, images, mean, foreign_name, share, suspects.get(identity, 0))
           for identity, name, images, mean, _, foreign_name, share in report.identities.named_rows(identity_name)]
@@ -353,7 +314,7 @@ def _identity_section(report: IQReport, findings: dict, identity_name: Callable[
           f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
-def write(path: str, report: IQReport, findings: dict, *, image_of: Optional[Callable[[int], np.ndarray]] = None,
+def write(path: str, report: IQReport, findings: Findings, *, image_of: Optional[Callable[[int], np.ndarray]] = None,
           name_of: Optional[Callable[[int], str]] = None, title: str = "facequal_jax report", note: str = "",
           no_face: Sequence[str] = (), identity_name: Optional[Callable[[int], str]] = None,
           skipped: Sequence[dict] = (), decisions: Sequence = (),

@@ -31,7 +31,7 @@ from facequal_jax.data.align import CHIP_SIZE
 from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
-from facequal_jax.encoders.loading import load_encoder
+from facequal_jax.encoders.registry import load_encoder
 from facequal_jax.metrics import quality
 from facequal_jax.research import experiment_outputs, runs, verification
 from facequal_jax.research.training import proxy

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 import optax
 
-from facequal_jax.encoders.loading import checkpoint_path
+from facequal_jax.encoders.registry import checkpoint_path
 from facequal_jax.errors import DataError, MissingFile
 
 ENCODER_PARAMS = ("embed_patch", "encoder")
