@@ -1,24 +1,27 @@
 """facequal_jax: Intrinsic Quality of face-recognition training sets in JAX.
 
-Layers, each a subpackage: `data` (face sources, preprocessing, extraction) →
-`encoders` (faces → embeddings) → `knn` (exact sharded search) → `metrics`
-(consistency, spectrum, IQ, diagnostics, verification) → `cleaning` (decisions,
-applying them, overlap between data sets) → `report` (HTML, plots) → `jobs`
-(the IQ command, the validation experiment); `models` holds the Flax modules and
-`training` the one training loop that trains them.
+Layers, each a subpackage: `data` (face sources and their kinds, preprocessing,
+extraction) → `encoders` (faces → embeddings, one table by name) → `knn` (exact
+sharded search) → `metrics` (consistency, spectrum, IQ, the findings and their
+kinds) → `cleaning` (decisions, applying them, overlap between data sets) →
+`report` (HTML, plots) → `jobs` (the IQ command); `models` holds the Flax
+modules of the encoders. `research` (the validation experiment, the
+fine-tuning study, pretraining and proxy training) may import all of these;
+none of them imports it.
 """
 from facequal_jax.cleaning.decisions import Policy
 from facequal_jax.cleaning.overlap import OverlapThresholds, find_overlap
 from facequal_jax.knn import Neighbors, SearchSettings, knn, streaming_knn
 from facequal_jax.metrics.consistency import IdentityTable, identity_table, neighbor_consistency
 from facequal_jax.metrics.diagnostics import Thresholds, diagnose
+from facequal_jax.metrics.findings import Findings
 from facequal_jax.metrics.quality import IQReport, intrinsic_quality
 from facequal_jax.metrics.spectrum import Spectrum, spectrum
 from facequal_jax.metrics.subsets import stratified_identity_subset
 from facequal_jax.report.html import write as write_report_html
 from facequal_jax.sharding import make_mesh
 
-__all__ = ["IQReport", "IdentityTable", "Neighbors", "OverlapThresholds", "Policy", "SearchSettings", "Spectrum",
+__all__ = ["Findings", "IQReport", "IdentityTable", "Neighbors", "OverlapThresholds", "Policy", "SearchSettings", "Spectrum",
            "Thresholds", "diagnose", "find_overlap", "identity_table", "intrinsic_quality", "knn", "load_encoder",
            "make_mesh", "neighbor_consistency", "spectrum", "stratified_identity_subset", "streaming_knn",
            "write_report_html"]

@@ -64,11 +64,25 @@ def check_labels(labels, num_rows: int, name: str = "labels") -> np.ndarray:
   return array.astype(np.int64, copy=False)
 
 
-def check_k(k: int, num_candidates: int) -> int:
-  """Checks that k neighbours exist among `num_candidates` rows."""
+SINGLETON_POLICIES = ("exclude", "include")
+
+
+def check_scoring(k: int, alpha: float, singletons: str, flag: str = "") -> None:
+  """Checks IQ's own arguments: k a positive integer, alpha in [0, 1], singletons a policy; `flag` goes before
+  each name in the errors ("--config." for the command's fields)."""
   if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-    raise UsageError(f"k must be a positive integer, got {k!r}")
+    raise UsageError(f"{flag}k must be an integer >= 1, got {k!r}")
+  if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
+    raise UsageError(f"{flag}alpha must be a number in [0, 1], got {alpha!r}")
+  if singletons not in SINGLETON_POLICIES:
+    raise UsageError(f"{flag}singletons must be one of {', '.join(map(repr, SINGLETON_POLICIES))}, "
+                     f"got {singletons!r}")
+
+
+def check_k(k: int, num_candidates: int, flag: str = "") -> int:
+  """Checks that k neighbours exist among `num_candidates` rows (`flag` as in `check_scoring`)."""
+  check_scoring(k, 0.0, SINGLETON_POLICIES[0], flag)
   if k > num_candidates:
     raise UsageError(f"k={k} is larger than the {num_candidates} candidate rows "
-                     "(N - 1 when each row's own index is excluded)")
+                     f"(N - 1 when each row's own index is excluded): lower {flag}k")
   return int(k)

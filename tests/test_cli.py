@@ -7,6 +7,7 @@ resumes from the chunks it finished.
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,9 @@ def test_installed_package_runs_the_builtin_default_from_anywhere(installed, tmp
 
   done = _command([f"--workdir={tmp_path / 'orl'}"], elsewhere, env)
   assert done.returncode == 0, done.stderr
+  with open(os.path.join(ROOT, "README.md")) as f:  # what the README says the command prints, whole
+    shown = re.search(r"<!-- builtin-output -->\n```\n(.*?)```", f.read(), re.S).group(1)
+  assert done.stdout.replace(str(tmp_path / "orl"), "/tmp/iq_orl") == shown
   lines = done.stdout.splitlines()
   assert lines[0].startswith("IQ ") and lines[1].startswith("found: 0 suspected mislabelled")
   assert f"open the report: {tmp_path / 'orl' / 'report.html'}" in lines

@@ -13,7 +13,7 @@ from facequal_jax.research.configs import finetune_study as finetune_study_confi
 from facequal_jax.research.configs import pretrain_paco, protocol_lfw, proxy_arcface
 from facequal_jax.errors import DataError
 from facequal_jax.research import pretraining_study
-from facequal_jax.models.paco import Block
+from facequal_jax.models.vit import Block
 from facequal_jax.research.training import finetune, loop, mim, proxy
 
 from tests.test_training import _interrupt_after_the_first_checkpoint

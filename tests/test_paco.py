@@ -12,7 +12,7 @@ import facequal_jax as fq
 from facequal_jax.research.configs import pretrain_paco
 from facequal_jax import sharding
 from facequal_jax.data import align
-from facequal_jax.models import masking, paco
+from facequal_jax.research import masking, paco
 from facequal_jax.research.training import mim, views
 import faces
 import shared_data

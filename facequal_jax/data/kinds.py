@@ -20,6 +20,12 @@ def _open_tfds(data: ml_collections.ConfigDict, workdir: str):
   return TfdsSource(data.tfds, data.tfds_dir, os.path.join(workdir, "tfds_cache"), split=data.tfds_split)
 
 
+def _check_tfds(data: ml_collections.ConfigDict) -> None:
+  if not data.tfds_dir:
+    raise UsageError("--config.data.tfds needs --config.data.tfds_dir, the folder holding the prepared dataset")
+  readable(data.tfds_dir, "--config.data.tfds_dir", folder=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class Kind:
   """One kind of data source.
@@ -29,7 +35,9 @@ class Kind:
     noun: how a person calls it ("image folder").
     extension: what its path ends with; "" for a folder, None for what is not a path (TFDS names a dataset).
     open: (the `data` section, workdir) → the source (`sources`' interface).
-    description: report.json's `data` section for it, from the `data` section.
+    description: report.json's `data` section for it, from the `data` section (default: its path).
+    phrase: that section in words, formatted with its fields, `noun` and `path` (the field `key`).
+    check: raises `MissingFile` / `UsageError` unless the `data` section's source can be read (default: its path).
     faces: whether it holds images to embed (False: embeddings already).
     align: how its faces are aligned when `preprocess.align` is "auto" (insightface packs hold ArcFace crops).
   """
@@ -37,7 +45,9 @@ class Kind:
   noun: str
   extension: Optional[str]
   open: Callable[[ml_collections.ConfigDict, str], object]
-  description: Callable[[ml_collections.ConfigDict], dict] = None
+  description: Optional[Callable[[ml_collections.ConfigDict], dict]] = None
+  phrase: str = "the {noun} {path}"
+  check: Optional[Callable[[ml_collections.ConfigDict], None]] = None
   faces: bool = True
   align: str = "detect"
 
@@ -46,18 +56,11 @@ class Kind:
 
   def where(self, description: dict) -> str:
     """report.json's `data` section as the page's words: "the image folder /data/faces"."""
-    if self.extension is None:
-      return (f"the {self.noun} {description[self.key]} ({description['split']}) in "
-              f"{description['tfds_dir']}")
-    return f"the {self.noun} {description[self.key]}"
+    return self.phrase.format(noun=self.noun, path=description.get(self.key), **description)
 
-  def check(self, data: ml_collections.ConfigDict) -> None:
-    """The path exists and can be read (a TFDS dataset: its folder); raises `MissingFile` / `UsageError`."""
-    if self.extension is None:
-      if not data.tfds_dir:
-        raise UsageError(f"--config.data.{self.key} needs --config.data.tfds_dir, the folder holding the prepared "
-                         "dataset")
-      readable(data.tfds_dir, "--config.data.tfds_dir", folder=True)
+  def check_readable(self, data: ml_collections.ConfigDict) -> None:
+    if self.check:
+      self.check(data)
     else:
       readable(data[self.key], f"--config.data.{self.key}", folder=self.extension == "")
 
@@ -68,7 +71,8 @@ KINDS = (
     Kind("rec", "RecordIO pack", ".rec", lambda data, _: RecordIOSource(data.rec), align="arcface"),
     Kind("embeddings", "embeddings", ".npz", lambda data, _: EmbeddingsSource(data.embeddings), faces=False),
     Kind("tfds", "TFDS dataset", None, _open_tfds,
-         lambda data: {"tfds": data.tfds, "tfds_dir": os.path.abspath(data.tfds_dir), "split": data.tfds_split}),
+         lambda data: {"tfds": data.tfds, "tfds_dir": os.path.abspath(data.tfds_dir), "split": data.tfds_split},
+         "the {noun} {tfds} ({split}) in {tfds_dir}", _check_tfds),
 )
 KEYS = tuple(dict.fromkeys(kind.key for kind in KINDS))  # the `data` fields that name a source
 

@@ -12,7 +12,7 @@ from jax.sharding import Mesh
 
 from facequal_jax import sharding
 from facequal_jax.encoders.base import Encoder, to_model_input
-from facequal_jax.models import paco
+from facequal_jax.models.vit import PatchEncoder
 
 def load_mim_encoder(path: str, mesh: Optional[Mesh] = None) -> "MimEncoder":
   """The encoder of a checkpoint as `encode(images) → embeddings`.
@@ -30,14 +30,14 @@ def load_mim_encoder(path: str, mesh: Optional[Mesh] = None) -> "MimEncoder":
     data = f.read()
   payload = flax.serialization.msgpack_restore(data)
   config = ml_collections.ConfigDict(json.loads(payload["model_config"]))
-  model = paco.PacoMIM(config)
-  params = jax.tree.map(jnp.asarray, payload["params"])
+  model = PatchEncoder(config)
+  params = {name: jax.tree.map(jnp.asarray, payload["params"][name]) for name in ("embed_patch", "encoder")}
   mesh = mesh or sharding.make_mesh()
 
   @jax.jit
   def apply(images):
     x = to_model_input(images, config.image_size, config.channels)
-    return model.apply({"params": params}, x, method=paco.PacoMIM.embed)
+    return model.apply({"params": params}, x)
 
   fingerprint = f"mim:{config.dim}:step{int(payload['step'])}:{hashlib.sha256(data).hexdigest()[:16]}"
   return MimEncoder(apply, mesh, config.dim, int(payload["step"]), fingerprint)

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from facequal_jax import sharding
+from facequal_jax import checks, sharding
 from facequal_jax.data import align as align_lib
 from facequal_jax.data import extract, kinds, orl, pipeline, preprocess, variants
 from facequal_jax.data.preprocess import FacePreprocess
@@ -141,18 +141,12 @@ class LabelledEmbeddings:
                  if kind.extension is not None and kind.key in self.description), "")
 
 
-def _check_k(k: int, num_rows: int, where: str) -> None:
-  """k neighbours need more than k rows; checked as soon as the rows are counted, before any compute."""
-  if k >= num_rows:
-    raise UsageError(f"k={k} needs more than {k} samples, and {where} {num_rows}: lower --config.k")
-
-
 def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> LabelledEmbeddings:
   """Decodes, embeds (resumably) and describes the faces of the configured source."""
   with stages("listing", "listing the faces"):
     source, description = build_source(config.data, workdir)
     view = build_view(source, config.data)
-  _check_k(config.k, len(view), "the data has")
+  checks.check_k(config.k, len(view) - 1, "--config.")  # as soon as the rows are counted, before any compute
   name, align = choose_embedding(config)
   face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels, align)
   with stages("encoder", f"fitting {name}" if encoders.entry(name).fitted else f"loading the encoder {name}"):
@@ -204,7 +198,7 @@ def load(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stage
   path = config.data[kind.key]
   with stages("loading", f"reading {path}"):
     source = kind.open(config.data, workdir)
-  _check_k(config.k, len(source), f"{path} has")
+  checks.check_k(config.k, len(source) - 1, "--config.")
   data = LabelledEmbeddings(source.embeddings, source.labels, kind.describe(config.data), [],
                             identity_names=source.given_names)
   return _with_label_noise(data, config)

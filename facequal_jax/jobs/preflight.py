@@ -12,7 +12,7 @@ import tempfile
 
 import ml_collections
 
-from facequal_jax import sharding
+from facequal_jax import checks, sharding
 from facequal_jax.data import align as align_lib
 from facequal_jax.data import kinds
 from facequal_jax.data.preprocess import CHANNEL_MODES
@@ -21,7 +21,6 @@ from facequal_jax.errors import MissingFile, UsageError
 from facequal_jax.jobs import act
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics.diagnostics import Thresholds
-from facequal_jax.metrics.quality import SINGLETON_POLICIES
 
 
 def check_workdir(workdir: str, flag: str = "--workdir") -> None:
@@ -55,10 +54,7 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
   Thresholds(**config.diagnostics.to_dict())
   act.thresholds(config)
   act.policy(config)
-  _integer(config, "k", 1)
-  if not isinstance(config.alpha, (int, float)) or not 0.0 <= config.alpha <= 1.0:
-    raise UsageError(f"--config.alpha must be a number in [0, 1], got {config.alpha!r}")
-  _choice(config.singletons, "singletons", SINGLETON_POLICIES)
+  checks.check_scoring(config.k, config.alpha, config.singletons, "--config.")
   for field in ("subset.size", "subset.images_per_identity", "subset.min_images", "subset.seed",
                 "data.max_images_per_identity", "data.noise_seed", "extract.workers", "preprocess.crop",
                 "mesh.num_devices", "encoder.dim", "encoder.fit_images"):
@@ -75,7 +71,7 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
     kinds.readable(config.encoder.name, "--config.encoder.name")
   kind = kinds.configured(config.data)
   if kind is not None:
-    kind.check(config.data)
+    kind.check_readable(config.data)
   if config.overlap.source and not os.path.exists(config.overlap.source):
     raise MissingFile(f"--config.overlap.source={config.overlap.source}: no such file or folder")
   if config.extract.dir and os.path.exists(config.extract.dir) and not os.path.isdir(config.extract.dir):

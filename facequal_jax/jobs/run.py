@@ -94,7 +94,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
                             "to_apply": sum(d.apply for d in proposed)}
       html_report.write(os.path.join(workdir, HTML), report, findings, image_of=data.image_of, name_of=data.name_of,
                         identity_name=identity_name, note=describe_data(data.description, len(data.skipped)),
-                        no_face=[item["file"] for item in data.no_face], skipped=data.skipped, decisions=proposed,
+                        decisions=proposed,
                         other_image_of=other.image_of if other else None)
     write_outputs(report, findings, workdir, identity_name,
                   {"data": data.description, "subset": config.subset.to_dict(), "num_devices": sharding.mesh_size(mesh),

@@ -89,7 +89,6 @@ KINDS = (
                 "Near-uniform faces, too little to recognise", ("sample",), (), ("sample", "pixel standard deviation"),
                 lambda item, view: [view.name(item["sample"]), f"{item['pixel_std']:.2f}"], _one_face, "image"),
 )
-BY_KEY = {kind.key: kind for kind in KINDS}
 
 
 def identity_namer(names: Optional[Sequence[str]]) -> Callable[[int], str]:

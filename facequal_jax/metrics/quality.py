@@ -8,7 +8,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from facequal_jax import checks, sharding
-from facequal_jax.errors import DataError, UsageError
+from facequal_jax.errors import DataError
 from facequal_jax.knn.candidates import Neighbors
 from facequal_jax.knn.search import place, self_search
 from facequal_jax.knn.settings import SearchSettings
@@ -16,7 +16,6 @@ from facequal_jax.metrics import consistency as consistency_lib
 from facequal_jax.metrics import spectrum as spectrum_lib
 from facequal_jax.metrics.subsets import stratified_identity_subset
 
-SINGLETON_POLICIES = ("exclude", "include")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,10 +105,7 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
   """
   settings = SearchSettings.merged(settings, precision=precision, margin=margin, block=block,
                                    chunk_tiles=chunk_tiles, symmetric=symmetric, kernel=kernel)
-  if not 0.0 <= alpha <= 1.0:
-    raise UsageError(f"alpha must be in [0, 1], got {alpha}")
-  if singletons not in SINGLETON_POLICIES:
-    raise UsageError(f"singletons must be one of {SINGLETON_POLICIES}, got {singletons!r}")
+  checks.check_scoring(k, alpha, singletons)
   embeddings = checks.check_embeddings(embeddings)
   labels = checks.check_labels(labels, embeddings.shape[0])
   if subset_size:

@@ -233,20 +233,19 @@ def _finding_sections(findings: Findings, page: _Page) -> List[str]:
 
 
 def render(report: IQReport, findings: Findings, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
-           name_of: Optional[Callable[[int], str]] = None, note: str = "", no_face: Sequence[str] = (),
-           identity_name: Optional[Callable[[int], str]] = None, skipped: Sequence[dict] = (),
-           decisions: Sequence = (), other_image_of: Optional[Callable[[int], np.ndarray]] = None) -> str:
+           name_of: Optional[Callable[[int], str]] = None, note: str = "",
+           identity_name: Optional[Callable[[int], str]] = None, decisions: Sequence = (),
+           other_image_of: Optional[Callable[[int], np.ndarray]] = None) -> str:
   """The page for one IQ report and its findings (rendering only: nothing is computed here).
 
   Args:
-    report: the IQ report; findings: its `Findings` (samples are input rows);
-      a suspect with `original_label` shows it.
+    report: the IQ report; findings: its `Findings` (samples are input rows;
+      a suspect with `original_label` shows it; with the files skipped and
+      those where face detection found no face, embedded from their centred crop).
     image_of: optional input row → uint8 image, for thumbnails.
     name_of: optional input row → a name (file) for tables.
     note: a line under the title (where the data came from).
-    no_face: files where face detection found no face (embedded from their centred crop).
     identity_name: optional label → identity name (default: the label).
-    skipped: [{"file", "reason"}] inputs left out.
     decisions: the proposed `Decision`s (decisions.csv).
     other_image_of: row of the overlap's other data set → uint8 image.
   """
@@ -272,8 +271,8 @@ def render(report: IQReport, findings: Findings, title: str, image_of: Optional[
   spectrum_plot = plots.spectrum(report.spectrum.eigenvalues, report.effective_rank, "eigenvalue spectrum (log)")
   sections = _finding_sections(findings, page) + _cleaning_sections(findings, decisions, page) + [
       _section("no_face", "Images where no face was found (embedded from their centred crop)",
-               [{"file": name} for name in no_face], ["file"], lambda item: [_text(item["file"])]),
-      _section("skipped", "Files skipped (not embedded)", list(skipped), ["file", "reason"],
+               findings.no_face_found, ["file"], lambda item: [_text(item["file"])]),
+      _section("skipped", "Files skipped (not embedded)", findings.skipped, ["file", "reason"],
                lambda item: [_text(item["file"]), _text(item["reason"])])]
   return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_text(title)}</title><style>{_STYLE}</style></head>
@@ -316,17 +315,14 @@ def _identity_section(report: IQReport, findings: Findings, identity_name: Calla
 
 def write(path: str, report: IQReport, findings: Findings, *, image_of: Optional[Callable[[int], np.ndarray]] = None,
           name_of: Optional[Callable[[int], str]] = None, title: str = "facequal_jax report", note: str = "",
-          no_face: Sequence[str] = (), identity_name: Optional[Callable[[int], str]] = None,
-          skipped: Sequence[dict] = (), decisions: Sequence = (),
+          identity_name: Optional[Callable[[int], str]] = None, decisions: Sequence = (),
           other_image_of: Optional[Callable[[int], np.ndarray]] = None) -> None:
   """Writes the page of `report` and its `findings` (from `diagnose`) to `path`, atomically.
 
   Args:
     image_of, name_of: optional input row → uint8 image / name.
-    no_face: files where face detection found no face.
     identity_name: optional label → identity name.
-    skipped: [{"file", "reason"}] inputs left out.
     decisions, other_image_of: as `render` takes them.
   """
-  files.write_bytes(path, render(report, findings, title, image_of, name_of, note, no_face, identity_name,
-                                 skipped, decisions, other_image_of).encode())
+  files.write_bytes(path, render(report, findings, title, image_of, name_of, note, identity_name, decisions,
+                                 other_image_of).encode())

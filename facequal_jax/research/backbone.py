@@ -17,7 +17,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from facequal_jax.models.paco import Tower, patchify
+from facequal_jax.models.vit import Tower, patchify
 
 HEAD_NORMS = ("layernorm", "batchnorm")
 # Running-average momentum of the BatchNorm head (PyTorch's 0.1, as ArcFace trains with).

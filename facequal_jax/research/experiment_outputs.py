@@ -20,7 +20,7 @@ import numpy as np
 
 from facequal_jax import files
 from facequal_jax.research import statistics
-from facequal_jax.report import plots
+from facequal_jax.research import plots
 from facequal_jax.research.training import loop
 
 # field → label; the proxy's metrics, then the fixed encoder's

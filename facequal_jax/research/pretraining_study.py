@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 
 from facequal_jax import files, sharding
-from facequal_jax.report import plots
+from facequal_jax.research import plots
 from facequal_jax.research import experiment, experiment_outputs, verification
 from facequal_jax.research.configs import proxy_arcface
 from facequal_jax.research.runs import each_run

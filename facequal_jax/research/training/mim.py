@@ -21,7 +21,7 @@ from facequal_jax.data import align
 from facequal_jax.data.pipeline import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders.registry import load_encoder
-from facequal_jax.models import masking, paco
+from facequal_jax.research import masking, paco
 from facequal_jax.research.training import loop, optimizer, views
 
 

@@ -1,4 +1,7 @@
-"""Masked image modelling for aligned faces with a patch codebook (PaCo-style).
+"""Masked image modelling for aligned faces with a patch codebook (PaCo-style): the pretraining model.
+
+Its encoder (`embed_patch`, `encoder`) is the product's `models.vit.PatchEncoder`, which reads it from an
+`encoder.msgpack` to embed faces for IQ.
 
 Pieces (each behind a config switch, for ablations):
 - Patches: the image is cut into P × P patches (G × G of them).
@@ -43,15 +46,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from facequal_jax.models import masking
-
-
-def patchify(images: jax.Array, patch: int) -> jax.Array:
-  """[B, H, W, C] (uint8 or float in [0, 255]) → float32 [B, (H/P)·(W/P), P·P·C] in [−1, 1]."""
-  b, h, w, c = images.shape
-  x = images.astype(jnp.float32) / 127.5 - 1.0
-  x = x.reshape(b, h // patch, patch, w // patch, patch, c).transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(b, (h // patch) * (w // patch), patch * patch * c)
+from facequal_jax.models.vit import Tower, patchify, unit_mean_token
+from facequal_jax.research import masking
 
 
 def coarse(patches: jax.Array, patch: int, channels: int) -> jax.Array:
@@ -61,40 +57,6 @@ def coarse(patches: jax.Array, patch: int, channels: int) -> jax.Array:
   x = patches.reshape(b, n, 2, half, 2, half, channels)
   means = x.mean(axis=(3, 5), keepdims=True)
   return jnp.broadcast_to(means, x.shape).reshape(b, n, patch * patch * channels)
-
-
-class Block(nn.Module):
-  """Pre-norm transformer block; with `drop_path` > 0 and not `deterministic`, each sample skips each branch
-  with that probability (stochastic depth; the kept branches are scaled by 1 / (1 − drop_path))."""
-  dim: int
-  heads: int
-  mlp_ratio: int
-  drop_path: float = 0.0
-
-  @nn.compact
-  def __call__(self, x, deterministic: bool = True):
-    drop = nn.Dropout(self.drop_path, broadcast_dims=(1, 2), deterministic=deterministic)
-    x = x + drop(nn.MultiHeadDotProductAttention(num_heads=self.heads)(nn.LayerNorm()(x)))
-    h = nn.Dense(self.dim * self.mlp_ratio)(nn.LayerNorm()(x))
-    return x + drop(nn.Dense(self.dim)(nn.gelu(h)))
-
-
-class Tower(nn.Module):
-  """Learned positions + `depth` blocks + final norm over [B, N, dim] tokens; block i drops its branches with
-  probability drop_path · i / (depth − 1) when not `deterministic` (needs a "dropout" rng)."""
-  dim: int
-  depth: int
-  heads: int
-  mlp_ratio: int
-  drop_path: float = 0.0
-
-  @nn.compact
-  def __call__(self, tokens, deterministic: bool = True):
-    positions = self.param("positions", nn.initializers.normal(0.02), tokens.shape[1:])
-    x = tokens + positions
-    for i in range(self.depth):
-      x = Block(self.dim, self.heads, self.mlp_ratio, self.drop_path * i / max(self.depth - 1, 1))(x, deterministic)
-    return nn.LayerNorm()(x)
 
 
 class PacoMIM(nn.Module):
@@ -121,10 +83,8 @@ class PacoMIM(nn.Module):
       self.mask_token = self.param("mask_token", nn.initializers.normal(0.02), (c.dim,))
 
   def embed(self, images):
-    """uint8 [B, H, W, C] → L2-normalised float32 [B, dim] (no corruption)."""
-    tokens = self.encoder(self.embed_patch(patchify(images, self.config.patch)))
-    pooled = tokens.mean(axis=1)
-    return pooled / jnp.linalg.norm(pooled, axis=1, keepdims=True)
+    """uint8 [B, H, W, C] → L2-normalised float32 [B, dim] (no corruption; as `vit.PatchEncoder` computes it)."""
+    return unit_mean_token(self.encoder(self.embed_patch(patchify(images, self.config.patch))))
 
   def __call__(self, images, masks, teacher_forcing, other_view=None, teacher=None):
     """Losses and statistics of one batch.
