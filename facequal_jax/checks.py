@@ -79,10 +79,11 @@ def check_scoring(k: int, alpha: float, singletons: str, flag: str = "") -> None
                      f"got {singletons!r}")
 
 
-def check_k(k: int, num_candidates: int, flag: str = "") -> int:
-  """Checks that k neighbours exist among `num_candidates` rows (`flag` as in `check_scoring`)."""
+def check_k(k: int, num_candidates: int, flag: str = "", where: str = "") -> int:
+  """Checks that k neighbours exist among `num_candidates` rows (`flag` as in `check_scoring`; `where` says
+  where the rows come from)."""
   check_scoring(k, 0.0, SINGLETON_POLICIES[0], flag)
   if k > num_candidates:
     raise UsageError(f"k={k} is larger than the {num_candidates} candidate rows "
-                     f"(N - 1 when each row's own index is excluded): lower {flag}k")
+                     f"(N - 1 when each row's own index is excluded){where}: lower {flag}k")
   return int(k)

@@ -54,3 +54,20 @@ def test_the_layout_table_matches_the_tree():
   assert sorted(folders - listed_folders) == []
   for top in ("train", "configs", "benchmarks", "tests", "docs", "examples", "results"):
     assert top in listed_folders, top
+  top_modules = {os.path.join("facequal_jax", name) for name in os.listdir(PACKAGE) if name.endswith(".py")}
+  assert sorted(top_modules - set(paths)) == []
+
+
+def test_each_package_row_names_every_module_of_its_folder():
+  with open(os.path.join(ROOT, "docs", "layout.md")) as f:
+    rows = [line.split("|") for line in f.read().splitlines() if line.startswith("| `facequal_jax/")]
+  unnamed = {}
+  for row in rows:
+    folder = row[1].strip().strip("`")
+    if not folder.endswith("/") or not os.path.exists(os.path.join(ROOT, folder, "__init__.py")):
+      continue
+    named = set(re.findall(r"`([\w.]+)`", row[2]))
+    modules = {name[:-3] for name in os.listdir(os.path.join(ROOT, folder)) if name.endswith(".py")} - {"__init__"}
+    if modules - named:
+      unnamed[folder] = sorted(modules - named)
+  assert unnamed == {}

@@ -146,7 +146,7 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
   with stages("listing", "listing the faces"):
     source, description = build_source(config.data, workdir)
     view = build_view(source, config.data)
-  checks.check_k(config.k, len(view) - 1, "--config.")  # as soon as the rows are counted, before any compute
+  checks.check_k(config.k, len(view) - 1, "--config.", f"; the data has {len(view)}")  # before any compute
   name, align = choose_embedding(config)
   face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels, align)
   with stages("encoder", f"fitting {name}" if encoders.entry(name).fitted else f"loading the encoder {name}"):
@@ -198,7 +198,7 @@ def load(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stage
   path = config.data[kind.key]
   with stages("loading", f"reading {path}"):
     source = kind.open(config.data, workdir)
-  checks.check_k(config.k, len(source) - 1, "--config.")
+  checks.check_k(config.k, len(source) - 1, "--config.", f"; {path} has {len(source)}")
   data = LabelledEmbeddings(source.embeddings, source.labels, kind.describe(config.data), [],
                             identity_names=source.given_names)
   return _with_label_noise(data, config)

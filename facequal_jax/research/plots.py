@@ -14,11 +14,14 @@ def _scale(values: np.ndarray, low: float, high: float):
   return lambda v: low + (np.asarray(v) - lo) / (hi - lo) * (high - low), (lo, hi)
 
 
-def _grid_open(count: int, columns: int, width: int, height: int) -> list:
-  """The opening of an SVG document holding `count` panels of width × height, `columns` per row."""
-  rows = -(-count // columns)
-  return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{columns * width}" height="{rows * height}" '
-          f'font-family="sans-serif" font-size="10">', '<rect width="100%" height="100%" fill="white"/>']
+def _grid(panels: Sequence[dict], columns: int, width: int, height: int):
+  """(the opening of an SVG document holding the panels of width × height, `columns` per row, and each
+  panel with its corner (left, top))."""
+  rows = -(-len(panels) // columns)
+  opening = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{columns * width}" height="{rows * height}" '
+             f'font-family="sans-serif" font-size="10">', '<rect width="100%" height="100%" fill="white"/>']
+  return opening, [(panel, (number % columns) * width, (number // columns) * height)
+                   for number, panel in enumerate(panels)]
 
 
 def _axes(parts: list, panel: dict, corner, box, x: np.ndarray, y: np.ndarray):
@@ -52,9 +55,8 @@ def scatter_panels(panels: Sequence[dict], columns: int = 2, width: int = 330, h
   Returns:
     The SVG text.
   """
-  parts = _grid_open(len(panels), columns, width, height)
-  for number, panel in enumerate(panels):
-    left, top = (number % columns) * width, (number // columns) * height
+  parts, placed = _grid(panels, columns, width, height)
+  for panel, left, top in placed:
     x0, x1, y0, y1 = left + 50, left + width - 15, top + height - 40, top + 25
     x, y = np.asarray(panel["x"], np.float64), np.asarray(panel["y"], np.float64)
     sx, sy = _axes(parts, panel, (left, top), (x0, x1, y0, y1), x, y)
@@ -83,9 +85,8 @@ def line_panels(panels: Sequence[dict], columns: int = 2, width: int = 420, heig
   Returns:
     The SVG text.
   """
-  parts = _grid_open(len(panels), columns, width, height)
-  for number, panel in enumerate(panels):
-    left, top = (number % columns) * width, (number // columns) * height
+  parts, placed = _grid(panels, columns, width, height)
+  for panel, left, top in placed:
     legend = 30 + 6 * max(len(s["label"]) for s in panel["series"])  # about 6 px per character
     x0, x1, y0, y1 = left + 50, left + width - legend, top + height - 40, top + 25
     xs = np.concatenate([np.asarray(s["x"], np.float64) for s in panel["series"]])

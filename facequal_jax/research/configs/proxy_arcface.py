@@ -38,7 +38,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   if variant in RESNETS:
     image_size, widths, blocks, stem_stride, embedding_dim, batch_size = RESNETS[variant]
-    config.model.name = "resnet"  # backbone: "resnet" (models/backbone.FaceResNet) or "vit" (FaceViT)
+    config.model.name = "resnet"  # backbone: "resnet" (research/backbone.FaceResNet) or "vit" (FaceViT)
     config.model.image_size = image_size
     config.model.channels = 3
     config.model.widths = widths
@@ -48,7 +48,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   else:
     batch_size = 128
     config.data.align = "detect"
-    config.model.name = "vit"  # backbone: "resnet" (models/backbone.FaceResNet) or "vit" (FaceViT)
+    config.model.name = "vit"  # backbone: "resnet" (research/backbone.FaceResNet) or "vit" (FaceViT)
     config.model.image_size = 64  # the sizes of pretrain_paco:tiny, so its checkpoints load
     config.model.channels = 3
     config.model.patch = 8

@@ -38,7 +38,7 @@ def _flat(tree) -> Dict[str, Any]:
 
 def read_checkpoint(path: str) -> dict:
   """The payload of an `encoder.msgpack` (`training/mim.export_encoder`; or a bundled encoder's name, see
-  `encoders/loading.py`): model_config, crop, step, params."""
+  `encoders/mim.py`): model_config, crop, step, params."""
   path = checkpoint_path(path)
   try:
     with open(path, "rb") as f:
