@@ -1,7 +1,10 @@
-"""The README: its notebook snippet runs as written; it stays short and links every page of docs/;
+"""The README: its API block and notebook snippet run as written; it stays short and links every page of docs/;
 the config table in docs/command.md is the config's own description."""
+import json
 import os
 import re
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,3 +41,22 @@ def test_readme_is_short_and_links_every_doc():
   assert pages
   missing = [name for name in pages if f"docs/{name}" not in targets]
   assert not missing, f"README.md does not link {missing}"
+
+
+def test_api_example_runs_on_embeddings_it_is_given(tmp_path, monkeypatch, capsys):
+  """The README's API block as written, on 12,000 clustered rows saved as emb.npy / labels.npy, with `rows`
+  and `other` defined as a reader would; its printed report is the same IQ as numpy's float64 reference."""
+  from reference import iq_by_numpy  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 600, size=12_000)
+  embeddings = (rng.normal(size=(600, 32))[labels] + 0.5 * rng.normal(size=(12_000, 32))).astype(np.float32)
+  monkeypatch.chdir(tmp_path)
+  np.save("emb.npy", embeddings)
+  np.save("labels.npy", labels)
+  block = re.search(r"<!-- api-example -->\n```python\n(.*?)```", _read("README.md"), re.S).group(1)
+  namespace = {"rows": np.arange(0, 12_000, 7), "other": embeddings[:50] + 0.01}
+  exec(compile(block, "README.md", "exec"), namespace)  # pylint: disable=exec-used
+  printed = json.loads(capsys.readouterr().out)
+  assert printed["iq"] == pytest.approx(iq_by_numpy(embeddings, labels), abs=1e-5)
+  assert namespace["found"].counts()["suspected_mislabeled"] == len(namespace["found"]["suspected_mislabeled"])
