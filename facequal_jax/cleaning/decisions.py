@@ -231,30 +231,34 @@ def _parsed(path: str, line: int, row: Dict[str, str]) -> Decision:
 
 
 def read(path: str) -> DecisionsFile:
-  """Reads and checks a decisions file; a bad row is a DataError naming the file, line and field."""
+  """Reads and checks a decisions file (CSV: a quoted field may hold commas, quotes and line breaks; `#` lines
+  before the header are its notes, and a row whose first field starts with `#` is a comment); a bad row is a
+  DataError naming the file, line and field."""
   try:
     with open(path, encoding="utf-8", newline="") as f:
       lines = f.read().splitlines(keepends=True)
   except FileNotFoundError:
     raise DataError(f"decisions file {path!r} does not exist") from None
-  source, flipped, numbered = "", 0, []
-  for number, line in enumerate(lines, 1):
-    if line.startswith("# source:"):
-      source = line.partition(":")[2].strip()
-    elif line.startswith("# labels_flipped_on_purpose:"):
-      flipped = int(line.partition(":")[2])
-    elif not line.startswith("#") and line.strip():
-      numbered.append((number, line))
-  if not numbered:
+  source, flipped, notes = "", 0, 0
+  while notes < len(lines) and (lines[notes].startswith("#") or not lines[notes].strip()):
+    if lines[notes].startswith("# source:"):
+      source = lines[notes].partition(":")[2].strip()
+    elif lines[notes].startswith("# labels_flipped_on_purpose:"):
+      flipped = int(lines[notes].partition(":")[2])
+    notes += 1
+  rows = csv.reader(lines[notes:])
+  header = next(rows, None)
+  if header is None:
     raise DataError(f"{path}: no header row ({','.join(COLUMNS)})")
-  header = next(csv.reader([numbered[0][1]]))
   missing = [c for c in COLUMNS[:4] if c not in header]
   if missing:
-    raise DataError(f"{path}: line {numbered[0][0]}: the header lacks {', '.join(missing)} (it needs "
+    raise DataError(f"{path}: line {notes + 1}: the header lacks {', '.join(missing)} (it needs "
                     f"{','.join(COLUMNS)})")
-  decisions = []
-  for number, line in numbered[1:]:
-    cells = next(csv.reader([line]))
+  decisions, start = [], notes + rows.line_num + 1
+  for cells in rows:
+    number, start = start, notes + rows.line_num + 1  # the row's first line; the next row's
+    if not any(cell.strip() for cell in cells) or cells[0].startswith("#"):
+      continue
     if len(cells) != len(header):
       raise DataError(f"{path}: line {number}: {len(cells)} fields, but the header has {len(header)}")
     decisions.append(_parsed(path, number, dict(zip(header, cells))))

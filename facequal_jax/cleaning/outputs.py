@@ -21,7 +21,8 @@ import numpy as np
 from facequal_jax import files
 from facequal_jax.cleaning.plan import Plan
 from facequal_jax.data import recordio
-from facequal_jax.data.sources import EmbeddingsSource, ImageFolderSource, RecordIOSource, list_names_path
+from facequal_jax.data.sources import (UNLISTABLE, EmbeddingsSource, ImageFolderSource, RecordIOSource,
+                                       list_names_path)
 from facequal_jax.errors import DataError, UsageError
 from facequal_jax.progress import Progress
 
@@ -66,6 +67,10 @@ def write_list(source, plan: Plan, path: str) -> List[str]:
   """The kept images of an image folder or list as an im2rec `.lst` and its identity names."""
   kept = np.flatnonzero(plan.keep)
   names = sorted({plan.identity[i] for i in kept})
+  unlistable = [name for name in names if any(character in name for character in UNLISTABLE)]
+  if unlistable:  # an identity a decision names: the source's own names were checked when it was listed
+    raise UsageError(f"the identity name {unlistable[0]!r} holds a tab or a line break, which an im2rec list "
+                     "cannot carry: name it otherwise in the decisions file")
   code = {name: label for label, name in enumerate(names)}
   lines = "".join(f"{n}\t{code[plan.identity[i]]}\t{os.path.abspath(source.paths[i])}\n" for n, i in enumerate(kept))
   files.write_bytes(list_names_path(path), "".join(f"{name}\n" for name in names).encode())

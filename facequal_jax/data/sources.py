@@ -35,13 +35,28 @@ class _ImageFiles:
     return self.paths[i]
 
 
+# What an im2rec list (`index<TAB>label<TAB>path` lines) and its identities file (a name a line) cannot hold.
+UNLISTABLE = {"\t": "a tab", "\n": "a line break", "\r": "a carriage return"}
+
+
+def _check_listable(root: str, names: List[str]) -> None:
+  """Refuses, in one line, a folder whose identity or file names an im2rec list cannot carry (what the apply
+  step writes for a folder), before anything is computed from it."""
+  bad = [name for name in names if any(character in name for character in UNLISTABLE)]
+  if bad:
+    found = sorted({what for name in bad for character, what in UNLISTABLE.items() if character in name})
+    raise DataError(f"image folder {root!r}: {len(bad)} names hold {' or '.join(found)}, which an im2rec list "
+                    f"cannot carry (first: {bad[0]!r}): rename them")
+
+
 class ImageFolderSource(_ImageFiles):
   """Images in `ROOT/<identity>/<image>`, any format PIL reads, any extension.
 
   Identities are the sub-folders in sorted order (label i = i-th name), files
   within them in sorted order. Hidden entries (leading '.') are ignored; files
   directly under ROOT and folders nested deeper belong to no identity, so they
-  are listed in `listing_skipped`.
+  are listed in `listing_skipped`. A name holding a tab or a line break is
+  refused (`UNLISTABLE`): the cleaned copy of a folder is an im2rec list.
   """
 
   def __init__(self, root: str):
@@ -70,6 +85,7 @@ class ImageFolderSource(_ImageFiles):
     if not paths:
       raise DataError(f"image folder {root!r} holds no images: expected ROOT/<identity>/<image> "
                       f"({len(self.identity_names)} identity folders, all empty)")
+    _check_listable(root, [os.path.relpath(path, root) for path in paths])
     self.paths = paths
     self.labels = np.asarray(labels, np.int64)
 
