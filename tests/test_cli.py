@@ -77,6 +77,9 @@ def test_installed_package_runs_the_builtin_default_from_anywhere(installed, tmp
   assert len(report["suspected_mislabeled"]) <= 2 and report["near_duplicates"] == []
   # The noise demo: with 10 % of the labels flipped, the suspect list is the flips.
   demo = next(line for line in lines if line.split()[1:2] == ["noise_10"])
+  noisy = json.loads((tmp_path / "orl" / "compare" / "noise_10" / "report.json").read_text())
+  # Same-person photos filed under two labels by the flips are near in embedding, but no copies of one photograph.
+  assert noisy["near_duplicates"] == [] and noisy["near_duplicates_rejected"] > 0
   precision = float(demo.split(" of the top")[0].split()[-1])
   recall = float(demo.split(" of the 40 flips")[0].split()[-1])
   assert precision >= 0.9 and recall >= 0.8, demo

@@ -14,11 +14,16 @@ def _findings():
   """Findings as report.json holds them (samples are input rows), worked out by hand."""
   return {
       "suspected_mislabeled": [
-          {"sample": 7, "label": 0, "suggested_label": 2, "consistency": 0.1, "foreign_share": 0.8, "score": 0.62},
-          {"sample": 4, "label": 1, "suggested_label": 0, "consistency": 0.4, "foreign_share": 0.5, "score": 0.05}],
-      "near_duplicates": [{"sample_a": 2, "sample_b": 7, "label_a": 2, "label_b": 0, "similarity": 0.99},
-                          {"sample_a": 3, "sample_b": 9, "label_a": 2, "label_b": 3, "similarity": 0.985},
-                          {"sample_a": 5, "sample_b": 6, "label_a": 1, "label_b": 2, "similarity": 0.981}],
+          {"sample": 7, "label": 0, "suggested_label": 2, "consistency": 0.1, "own_similarity": 0.41,
+           "other_similarity": 0.83, "score": 0.62},
+          {"sample": 4, "label": 1, "suggested_label": 0, "consistency": 0.4, "own_similarity": 0.6,
+           "other_similarity": 0.5, "score": 0.27}],
+      "near_duplicates": [{"sample_a": 2, "sample_b": 7, "label_a": 2, "label_b": 0, "similarity": 0.99,
+                           "photo_similarity": 0.97},
+                          {"sample_a": 3, "sample_b": 9, "label_a": 2, "label_b": 3, "similarity": 0.985,
+                           "photo_similarity": 0.91},
+                          {"sample_a": 5, "sample_b": 6, "label_a": 1, "label_b": 2, "similarity": 0.981,
+                           "photo_similarity": 0.99}],
       "merge_candidates": [{"identity_a": 1, "identity_b": 2, "centroid_similarity": 0.97, "mutual_links": 2,
                             "examples_a": [4, 5], "examples_b": [2, 3]},
                            {"identity_a": 0, "identity_b": 3, "centroid_similarity": 0.951, "mutual_links": 1,
@@ -26,9 +31,27 @@ def _findings():
   }
 
 
-def _propose(policy, overlap=()):
-  names = d.Naming(lambda row: f"img{row}.jpg", CONSISTENCY.get, NAMES.get, SIZES.get)
-  return d.propose(_findings(), policy, names, overlap)
+def _propose(policy, overlap=(), findings=None, **evidence):
+  names = d.Naming(lambda row: f"img{row}.jpg", CONSISTENCY.get, NAMES.get, SIZES.get, **evidence)
+  return d.propose(findings or _findings(), policy, names, overlap)
+
+
+def test_weak_evidence_is_left_for_review_with_its_reason():
+  """A suspect whose image had no face, a copy pair with a near-uniform face, a pair never checked on pixels, a
+  suspect the encoder cannot tell from its suggestion, and every suspect of an encoder not to be acted on."""
+  weak = {7: "no face was found in its image", 6: "its face is near-uniform"}
+  made = {x.item: x for x in _propose(d.Policy(), weak_evidence=lambda row: weak.get(row, ""))}
+  assert not made["img7.jpg"].apply and made["img7.jpg"].reason.endswith("; for review only: no face was found in "
+                                                                         "its image")
+  assert made["img9.jpg"].apply and not made["img6.jpg"].apply  # img6's pair holds the near-uniform face
+  findings = _findings()
+  del findings["near_duplicates"][1]["photo_similarity"]
+  findings["suspected_mislabeled"][0]["separable"] = False
+  made = {x.item: x for x in _propose(d.Policy(), findings=findings)}
+  assert "for review only: not checked to be one photograph" in made["img9.jpg"].reason and not made["img9.jpg"].apply
+  assert "the encoder barely tells ann from cy" in made["img7.jpg"].reason and not made["img7.jpg"].apply
+  made = _propose(d.Policy(), encoder_doubt="the encoder eigenfaces does not separate identities")
+  assert [x.apply for x in made if x.reason.startswith("suspected")] == [False, False]
 
 
 def test_default_policy_proposes_by_its_rules():
@@ -37,8 +60,8 @@ def test_default_policy_proposes_by_its_rules():
   made = _propose(d.Policy(), overlap)
   rows = [(x.apply, x.kind, x.item, x.action, x.score, x.rows) for x in made]
   assert rows == [
-      (True, "sample", "img7.jpg", "drop", 0.62, (7,)),  # accepted from score 0.4
-      (False, "sample", "img4.jpg", "drop", 0.05, (4,)),  # below it: for review
+      (True, "sample", "img7.jpg", "drop", 0.62, (7,)),  # accepted from score 0.3
+      (False, "sample", "img4.jpg", "drop", 0.27, (4,)),  # below it: for review
       # img7 is also a copy of the first near-duplicate pair: the pair is left to its decision. Of the second
       # pair the copy with the lower c_i goes (img9, 0.2 < 0.9), of the third the later row (a tie at 0.5).
       (True, "sample", "img9.jpg", "drop", 0.985, (9, 3)),
@@ -46,7 +69,7 @@ def test_default_policy_proposes_by_its_rules():
       (True, "identity", "dee", "drop", 0.8, (9,)),  # found in the other data set
       (False, "identity", "bob", "merge:cy", 0.97, (4, 5))]  # merges are for review; the smaller joins the larger
   # ann / dee (0.951) would be proposed too, but dee already has its (accepted) decision
-  assert "labelled ann, 80% of its neighbours are cy" in made[0].reason
+  assert "labelled ann, nearer cy (cosine 0.83 to its centroid, 0.41 to the rest of ann; c_i 0.10)" in made[0].reason
 
 
 def test_policy_knobs_change_what_is_proposed():

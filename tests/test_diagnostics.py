@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import facequal_jax as fq
-from facequal_jax.metrics import diagnostics
 from facequal_jax.data import variants
 from reference import clustered_gaussian
 
@@ -83,13 +82,3 @@ def test_merge_split_duplicates_and_outliers_are_found():
   duplicates = [(d["sample_a"], d["sample_b"]) for d in found["near_duplicates"]]
   assert duplicates[0] == tuple(sorted((a, b))) and found["near_duplicates"][0]["similarity"] == pytest.approx(1.0)
   assert found["outliers"][0]["sample"] == 5
-
-
-def test_foreign_majority_by_hand():
-  # Row 0 (label 0) has neighbours labelled 1, 1, 2, 0 → foreign majority identity 1 with share 2/4.
-  labels = np.array([0, 1, 1, 2, 0])
-  indices = np.array([[1, 2, 3, 4], [2, 0, 3, 4], [1, 0, 3, 4], [0, 1, 2, 4], [0, 1, 2, 3]])
-  label, share = diagnostics._foreign_majority(indices, labels)  # pylint: disable=protected-access
-  assert label[0] == 1 and share[0] == pytest.approx(0.5)
-  # Row 3 (label 2): neighbours labelled 0, 1, 1, 0 — identities 0 and 1 tie at two slots, the lower wins.
-  assert label[3] == 0 and share[3] == pytest.approx(0.5)

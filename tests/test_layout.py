@@ -32,9 +32,11 @@ def test_the_product_never_imports_the_research():
   assert offending == []
 
 
-def test_the_product_is_at_most_7500_lines():
+def test_the_product_stays_small():
+  """The product without the research: about 7,500 lines (7,406 when the research moved out; the suspicion score,
+  the copy check and the names check added since)."""
   lines = sum(len(open(path).readlines()) for path in _product_modules())
-  assert lines <= 7500, lines
+  assert lines <= 7600, lines
 
 
 def _layout_paths():

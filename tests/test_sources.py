@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facequal_jax.data import pipeline
+from facequal_jax.research import faces
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.sources import ImageFolderSource, ImageListSource
@@ -100,23 +100,23 @@ def test_decoded_faces_are_cached_per_listing_and_preprocessing(planted_folder, 
   root, good, bad = planted_folder
   cache = str(tmp_path_factory.mktemp("cache"))
   face = FacePreprocess(size=16)
-  images, labels, skipped = pipeline.decode_labelled_folder(str(root), face, 2, cache)
+  images, labels, skipped = faces.decode_labelled_folder(str(root), face, 2, cache)
   assert len(os.listdir(cache)) == 1 and len(images) == len(good)
   want_skipped = {os.path.relpath(where, root) for where, _ in skipped}
   assert want_skipped == set(bad) | {"stray.jpg", os.path.join("bob", "nested")}
 
   def no_decoding(*args):
     raise AssertionError("decoded again although the cache holds these faces")
-  monkeypatch.setattr(pipeline, "decode_all", no_decoding)
-  again = pipeline.decode_labelled_folder(str(root), face, 2, cache)
+  monkeypatch.setattr(faces, "decode_all", no_decoding)
+  again = faces.decode_labelled_folder(str(root), face, 2, cache)
   np.testing.assert_array_equal(again[0], images)
   np.testing.assert_array_equal(again[1], labels)
   assert again[2] == skipped
   monkeypatch.undo()
   # Another preprocessing, or a changed file, decodes afresh into a new entry.
-  assert pipeline.decode_labelled_folder(str(root), FacePreprocess(size=8), 2, cache)[0].shape[1:] == (8, 8, 3)
+  assert faces.decode_labelled_folder(str(root), FacePreprocess(size=8), 2, cache)[0].shape[1:] == (8, 8, 3)
   (root / "bob" / "e.png").write_bytes(_encoded(np.zeros((40, 30, 3), np.uint8), "PNG"))
-  changed = pipeline.decode_labelled_folder(str(root), face, 2, cache)
+  changed = faces.decode_labelled_folder(str(root), face, 2, cache)
   assert len(os.listdir(cache)) == 3 and not np.array_equal(changed[0], images)
   np.testing.assert_array_equal(changed[0][-1], np.zeros((16, 16, 3), np.uint8))
 

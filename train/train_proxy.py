@@ -14,7 +14,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from facequal_jax import console, files, sharding
-from facequal_jax.data.pipeline import decode_labelled_folder
+from facequal_jax.research.faces import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.research import configs as research_configs
 from facequal_jax.research.training import proxy

@@ -42,8 +42,9 @@ _HELP = """\
 #   `identity` and its name (folder name, .rec label, .npz name).
 # action: drop | relabel:<identity> (samples) | merge:<identity> (identities: all its samples join that one).
 # When decisions meet: a sample's own drop or relabel wins over its identity's drop or merge; merges chain.
-# reason, score: why it was proposed and the finding's score (suspects: foreign share x similarity - c_i;
-#   duplicates, merges and overlaps: cosine). Rows proposed from the report's lists, each at most
+# reason, score: why it was proposed and the finding's score (suspects: the suspicion score, nearest other
+#   centroid's cosine - own centroid's + a quarter of the foreign neighbour share; duplicates, merges and
+#   overlaps: cosine). Rows proposed from the report's lists, each at most
 #   diagnostics.max_items long; the policy below says which were accepted (apply = yes).
 """
 
@@ -78,8 +79,8 @@ class Policy:
   Attributes:
     suspects: suspected mislabelled samples are dropped ("drop"), given the
       identity their neighbours suggest ("relabel"), or left alone ("none").
-    suspect_min_score: suspects scoring at least this (foreign share × foreign
-      similarity − c_i) are accepted; the others are written for review.
+    suspect_min_score: suspects whose suspicion score (`metrics/suspicion.py`)
+      is at least this are accepted; the others are written for review.
     duplicates: "drop_one" drops one copy of each cross-identity near-duplicate
       pair (one image under two identities): the one whose neighbours side less
       with its label (lower c_i; the later row on a tie). A pair with a copy
@@ -92,7 +93,7 @@ class Policy:
       are written with apply=no, for review. () = review everything.
   """
   suspects: str = "drop"
-  suspect_min_score: float = 0.4
+  suspect_min_score: float = 0.3
   duplicates: str = "drop_one"
   merge_min_similarity: float = 0.95
   overlap: str = "drop"
@@ -114,11 +115,22 @@ class Policy:
 @dataclasses.dataclass(frozen=True)
 class Naming:
   """What `propose` reads of the data: input row → the sample's name within its source and its c_i; label →
-  identity name and number of samples."""
+  identity name and number of samples; input row → why its image is weak evidence ("" when it is not: no
+  face was found in it, or it is near-uniform); why the encoder's findings cannot be acted on alone ("")."""
   sample_id: Callable[[int], str]
   consistency: Callable[[int], float]
   identity_name: Callable[[int], str]
   identity_size: Callable[[int], int]
+  weak_evidence: Callable[[int], str] = lambda row: ""
+  encoder_doubt: str = ""
+
+
+def _held_back(accepted: bool, reason: str, doubts: Sequence[str]) -> Tuple[bool, str]:
+  """A proposal whose evidence is weak is never accepted: it is left for review, saying why."""
+  doubts = [doubt for doubt in doubts if doubt]
+  if not doubts:
+    return accepted, reason
+  return False, f"{reason}; for review only: {'; '.join(doubts)}"
 
 
 def propose(findings: finding_kinds.Findings, policy: Policy, names: Naming,
@@ -145,20 +157,29 @@ def propose(findings: finding_kinds.Findings, policy: Policy, names: Naming,
     for found in findings["suspected_mislabeled"]:
       suggested = identity(found["suggested_label"])
       action = "drop" if policy.suspects == "drop" else f"relabel:{suggested}"
-      add("suspects" in policy.accept and found["score"] >= policy.suspect_min_score, "sample",
-          names.sample_id(found["sample"]), action,
-          f"suspected mislabelled: labelled {identity(found['label'])}, {found['foreign_share']:.0%} of its "
-          f"neighbours are {suggested} (c_i {found['consistency']:.2f})", found["score"], [found["sample"]])
+      unseparated = "" if found.get("separable", True) else (
+          f"the encoder barely tells {identity(found['label'])} from {suggested} (their centroids are as close as "
+          f"{identity(found['label'])}'s own faces are to theirs)")
+      accepted, reason = _held_back(
+          "suspects" in policy.accept and found["score"] >= policy.suspect_min_score,
+          f"suspected mislabelled: labelled {identity(found['label'])}, nearer {suggested} (cosine "
+          f"{found['other_similarity']:.2f} to its centroid, {found['own_similarity']:.2f} to the rest of "
+          f"{identity(found['label'])}; c_i {found['consistency']:.2f})",
+          [names.weak_evidence(found["sample"]), unseparated, names.encoder_doubt])
+      add(accepted, "sample", names.sample_id(found["sample"]), action, reason, found["score"], [found["sample"]])
   if policy.duplicates == "drop_one":
     for found in findings["near_duplicates"]:
       copies = [(found["sample_a"], found["label_a"]), (found["sample_b"], found["label_b"])]
       if any(("sample", names.sample_id(row)) in made for row, _ in copies):
         continue
       (kept, kept_label), (row, label) = sorted(copies, key=lambda copy: (-names.consistency(copy[0]), copy[0]))
-      add("duplicates" in policy.accept, "sample", names.sample_id(row), "drop",
+      unchecked = "" if "photo_similarity" in found else "not checked to be one photograph (no images)"
+      accepted, reason = _held_back(
+          "duplicates" in policy.accept,
           f"near-duplicate of {names.sample_id(kept)} ({identity(kept_label)}), labelled {identity(label)}: its "
           f"neighbours side less with its label (c_i {names.consistency(row):.2f} vs "
-          f"{names.consistency(kept):.2f})", found["similarity"], [row, kept])
+          f"{names.consistency(kept):.2f})", [unchecked, names.weak_evidence(row), names.weak_evidence(kept)])
+      add(accepted, "sample", names.sample_id(row), "drop", reason, found["similarity"], [row, kept])
   if policy.overlap == "drop":
     for pair in overlap:
       add("overlap" in policy.accept, "identity", identity(pair["identity"]), "drop",

@@ -59,6 +59,8 @@ class EncoderEntry:
     checkpoint: the file it is read from, where that is one (a fine-tuning start point).
     available: whether it can be made here (its optional extra is installed).
     fallback: the encoder used instead when it is not available.
+    decides: whether a suspicion it raises can carry a decision alone (False: every suspect it yields is left
+      for review — eigenfaces misread even clean ORL, Consis 0.58).
   """
   name: str
   description: str
@@ -67,6 +69,7 @@ class EncoderEntry:
   checkpoint: str = ""
   available: Callable[[], bool] = lambda: True
   fallback: str = ""
+  decides: bool = True
 
 
 _PACO_FR = os.path.join(ASSETS, "paco_fr_tiny.msgpack")
@@ -74,7 +77,7 @@ ENCODERS = {entry.name: entry for entry in (
     EncoderEntry("face_resnet", "the pretrained face network (dlib's face ResNet in Flax; the `faces` extra)",
                  load=_face_network, available=_face_network_available, fallback="eigenfaces"),
     EncoderEntry("eigenfaces", "principal components of the data set's own faces (no extra needed)",
-                 fitted=EigenfaceEncoder),
+                 fitted=EigenfaceEncoder, decides=False),
     EncoderEntry("paco_fr", "the bundled PaCo-FR encoder (masked image modelling with a patch codebook)",
                  load=_mim(_PACO_FR), checkpoint=_PACO_FR),
 )}

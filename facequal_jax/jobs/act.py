@@ -11,6 +11,7 @@ import numpy as np
 from facequal_jax.cleaning import decisions as decisions_lib
 from facequal_jax.cleaning.overlap import OverlapThresholds, find_overlap
 from facequal_jax.data import kinds
+from facequal_jax.encoders import registry as encoders
 from facequal_jax.jobs import inputs
 from facequal_jax.metrics.findings import Findings, identity_namer
 from facequal_jax.metrics.quality import IQReport
@@ -89,8 +90,20 @@ def write_decisions(config: ml_collections.ConfigDict, workdir: str, data: input
   sizes = dict(zip(*np.unique(data.labels, return_counts=True)))
   consistency = np.zeros(len(data.labels))  # by input row; rows outside an evaluated subset: 0
   consistency[np.asarray(report.sample_rows)] = report.per_sample_consistency
+  flat = np.zeros(len(data.labels), bool) if data.pixel_std is None else (
+      np.asarray(data.pixel_std) < config.diagnostics.low_information_std)
+  no_face = np.zeros(len(data.labels), bool) if data.face_found is None else ~np.asarray(data.face_found)
+
+  def weak_evidence(row: int) -> str:
+    return ("no face was found in its image (embedded from the centred crop)" if no_face[row]
+            else "its face is near-uniform" if flat[row] else "")
+
+  encoder = data.description.get("encoder", {}).get("name", "")
+  doubt = (f"the encoder {encoder} does not separate identities well enough to act on alone"
+           if encoder in encoders.ENCODERS and not encoders.ENCODERS[encoder].decides else "")
   names = decisions_lib.Naming(data.sample_id_of, lambda row: float(consistency[row]),
-                               identity_namer(data.identity_names), lambda label: int(sizes.get(label, 0)))
+                               identity_namer(data.identity_names), lambda label: int(sizes.get(label, 0)),
+                               weak_evidence, doubt)
   proposed = decisions_lib.propose(findings, rule, names, findings.shared_pairs())
   decisions_lib.write(os.path.join(workdir, DECISIONS), proposed, data.source_path,
                       data.description.get("num_flipped", 0), rule)

@@ -14,6 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from PIL import Image
 
 from facequal_jax import checks, sharding
 from facequal_jax.data import align as align_lib
@@ -120,6 +121,9 @@ class LabelledEmbeddings:
       some, or None.
     sample_id_of: sample → its name within the source (what a decisions file
       names: a path under the folder, a `.rec` key, an `.npz` row).
+    photo_of: sample → the decoded image as stored (PIL), or None without images.
+    face_found: bool [n] whether face detection found each sample's face (all
+      True where nothing was detected), or None without images.
   """
   embeddings: np.ndarray
   labels: np.ndarray
@@ -133,6 +137,8 @@ class LabelledEmbeddings:
   identity_names: Optional[List[str]] = None
   original_labels: Optional[np.ndarray] = None
   sample_id_of: Callable[[int], str] = str
+  photo_of: Optional[Callable[[int], Image.Image]] = None
+  face_found: Optional[np.ndarray] = None
 
   @property
   def source_path(self) -> str:
@@ -164,14 +170,18 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
   flipped = view.flipped[result.positions] if view.flipped is not None else None
   no_face = [{"file": where} for _, where in result.no_face]
 
+  def photo_of(sample: int) -> Image.Image:
+    return preprocess.decode(source.read(int(result.source_rows[sample])))
+
   def image_of(sample: int) -> np.ndarray:
     """The face as it was embedded (decoded and aligned in this thread, whose detector stays loaded)."""
-    return face(preprocess.decode(source.read(int(result.source_rows[sample]))))
+    return face(photo_of(sample))
 
   return LabelledEmbeddings(result.embeddings, result.labels, description, skipped, no_face, result.pixel_std,
                             flipped, image_of, lambda sample: source.describe(int(result.source_rows[sample])),
                             list(source.identity_names), source.labels[result.source_rows],
-                            lambda sample: source.sample_id(int(result.source_rows[sample])))
+                            lambda sample: source.sample_id(int(result.source_rows[sample])), photo_of,
+                            ~np.isin(result.positions, [position for position, _ in result.no_face]))
 
 
 def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDict):

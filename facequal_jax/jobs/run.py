@@ -10,7 +10,7 @@ import numpy as np
 from absl import logging
 
 from facequal_jax import files, sharding
-from facequal_jax.data import kinds
+from facequal_jax.data import copies, kinds
 from facequal_jax.errors import UsageError
 from facequal_jax.jobs import act, inputs, preflight
 from facequal_jax.knn.settings import SearchSettings
@@ -38,7 +38,8 @@ def write_outputs(report: IQReport, findings: Findings, workdir: str, identity_n
   rows = report.sample_rows
   files.write_npz(os.path.join(workdir, PER_SAMPLE), row=rows, label=report.labels,
                consistency=report.per_sample_consistency, singleton=report.singleton,
-               neighbor_rows=rows[report.neighbors.indices], neighbor_scores=report.neighbors.scores)
+               neighbor_rows=rows[report.neighbors.indices], neighbor_scores=report.neighbors.scores,
+               suspicion=findings.suspicion)
 
 
 def search_settings(config: ml_collections.ConfigDict) -> SearchSettings:
@@ -79,8 +80,11 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         images_per_identity=config.subset.images_per_identity, min_images=config.subset.min_images,
         seed=config.subset.seed)
   with stages("diagnostics", "looking for mislabelled samples, duplicates, merges, splits and outliers"):
-    found = diagnostics.diagnose(report, data.embeddings,
-                                 diagnostics.Thresholds(**config.diagnostics.to_dict()), data.pixel_std)
+    thresholds = diagnostics.Thresholds(**config.diagnostics.to_dict())
+    found = diagnostics.diagnose(report, data.embeddings, thresholds, data.pixel_std, mesh)
+    if data.photo_of is not None:  # a near-duplicate is one photograph: checked on the images themselves
+      found.lists["near_duplicates"], found.near_duplicates_rejected = copies.confirm(
+          found["near_duplicates"], data.photo_of, thresholds.copy_similarity)
     identity_name = identity_namer(data.identity_names)
     findings = found.named(data.name_of, identity_name, data.flipped, data.original_labels)
     findings.skipped, findings.no_face_found = data.skipped, data.no_face

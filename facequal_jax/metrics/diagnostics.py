@@ -13,8 +13,10 @@ from typing import Dict, List
 
 import numpy as np
 
+from facequal_jax.data.copies import COPY_SIMILARITY
 from facequal_jax.errors import UsageError
 from facequal_jax.metrics import findings as findings_lib
+from facequal_jax.metrics.suspicion import SUSPECT_SCORE, Suspicion, suspicion
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,10 +24,13 @@ class Thresholds:
   """Knobs of the detectors (defaults suit unit embeddings from any encoder).
 
   Attributes:
-    mislabel_share: a suspect's neighbourhood gives at least this share of its
-      k slots to one foreign identity, and c_i is below that share.
+    suspect_score: the suspicion score (`suspicion.py`) from which a sample is
+      a suspected mislabelled one (set on LFW-dev: precision 0.98 there).
     duplicate_similarity: cosine at or above which two samples of different
-      identities are reported as near-duplicates.
+      identities are near-duplicate candidates (the IQ job keeps those that
+      are one photograph, `copy_similarity`).
+    copy_similarity: `data.copies.photo_similarity` from which two images are
+      one photograph.
     outlier_z: robust z-score (median / MAD of the mean neighbour similarity)
       below which a sample is an outlier.
     merge_links: mutual cross-identity nearest-neighbour pairs needed for a
@@ -37,8 +42,9 @@ class Thresholds:
       `low_information`, never as a near-duplicate of another such face.
     max_items: longest list reported per finding.
   """
-  mislabel_share: float = 0.5
-  duplicate_similarity: float = 0.98
+  suspect_score: float = SUSPECT_SCORE
+  duplicate_similarity: float = 0.95
+  copy_similarity: float = COPY_SIMILARITY
   outlier_z: float = -3.5
   merge_links: int = 1
   merge_similarity: float = 0.95
@@ -46,8 +52,8 @@ class Thresholds:
   max_items: int = 1000
 
   def __post_init__(self):
-    ranges = {"mislabel_share": (0.0, 1.0), "duplicate_similarity": (-1.0, 1.0),
-              "merge_similarity": (-1.0, 1.0), "low_information_std": (0.0, 255.0)}
+    ranges = {"suspect_score": (-3.0, 3.0), "duplicate_similarity": (-1.0, 1.0),
+              "merge_similarity": (-1.0, 1.0), "copy_similarity": (-1.0, 1.0), "low_information_std": (0.0, 255.0)}
     for name, (low, high) in ranges.items():
       value = getattr(self, name)
       if not isinstance(value, (int, float)) or not low <= value <= high:
@@ -58,45 +64,15 @@ class Thresholds:
         raise UsageError(f"diagnostics.{name} must be an integer >= 1, got {value!r}")
 
 
-def _foreign_majority(indices: np.ndarray, labels: np.ndarray, chunk: int = 65536):
-  """Per sample: the foreign identity holding most of its k slots (ties: lower label) and its share.
-
-  Vectorised over rows in chunks (an [chunk, k, k] comparison each), so a
-  million samples take seconds. Rows with no foreign neighbour get (-1, 0).
-  """
-  k = indices.shape[1]
-  identities, codes = np.unique(labels, return_inverse=True)  # labels as 0 … C − 1
-  span = len(identities)
-  best_label = np.full(len(labels), -1, np.int64)
-  best_share = np.zeros(len(labels))
-  for start in range(0, len(labels), chunk):
-    neighbour_labels = codes[indices[start:start + chunk]]
-    foreign = neighbour_labels != codes[start:start + chunk, None]
-    counts = np.sum(neighbour_labels[:, :, None] == neighbour_labels[:, None, :], axis=2)
-    # Most slots first, then the lower label: one integer key per slot, own-label slots ruled out.
-    key = np.where(foreign, counts * span + (span - 1 - neighbour_labels), -1)
-    slot = np.argmax(key, axis=1)
-    rows = np.arange(len(key))
-    has_foreign = key[rows, slot] >= 0
-    best_label[start:start + chunk] = np.where(has_foreign, identities[neighbour_labels[rows, slot]], -1)
-    best_share[start:start + chunk] = np.where(has_foreign, counts[rows, slot] / k, 0.0)
-  return best_label, best_share
-
-
-def suspected_mislabeled(labels, indices, scores, consistency, singleton, thresholds: Thresholds) -> List[dict]:
-  """Samples whose own label is rare among their neighbours while one other identity dominates them.
-
-  Score = foreign share × mean similarity of the neighbours carrying that
-  identity − c_i: confident, coherent foreign neighbourhoods rank first.
-  """
-  label, share = _foreign_majority(indices, labels)
+def suspected_mislabeled(labels, consistency, singleton, suspected: Suspicion, thresholds: Thresholds) -> List[dict]:
+  """Samples whose suspicion score (`suspicion.py`) is at least `suspect_score`, highest first, each with the
+  identity it looks like (`suggested_label`) and the score's terms."""
   out = []
-  for row in np.flatnonzero((share >= thresholds.mislabel_share) & (consistency < share) & ~singleton):
-    holders = labels[indices[row]] == label[row]
-    confidence = float(scores[row][holders].mean())
-    out.append({"sample": int(row), "label": int(labels[row]), "suggested_label": int(label[row]),
-                "consistency": float(consistency[row]), "foreign_share": float(share[row]),
-                "foreign_similarity": confidence, "score": float(share[row] * confidence - consistency[row])})
+  for row in np.flatnonzero((suspected.score >= thresholds.suspect_score) & ~singleton):
+    out.append({"sample": int(row), "label": int(labels[row]), "suggested_label": int(suspected.suggested[row]),
+                "score": float(suspected.score[row]), "consistency": float(consistency[row]),
+                "own_similarity": float(suspected.own[row]), "other_similarity": float(suspected.other[row]),
+                "neighbor_vote": float(suspected.vote[row]), "separable": bool(suspected.separable[row])})
   out.sort(key=lambda item: (-item["score"], item["sample"]))
   return out[:thresholds.max_items]
 
@@ -219,21 +195,14 @@ def outliers(scores, thresholds: Thresholds) -> List[dict]:
   return out[:thresholds.max_items]
 
 
-def estimated_noise_rate(labels, indices, consistency, singleton, thresholds: Thresholds) -> float:
-  """Share of non-singleton samples the mislabel detector flags (one foreign identity holds at least
-  `mislabel_share` of the k slots and more of them than the sample's own identity).
+def estimated_noise_rate(singleton, suspected: Suspicion, thresholds: Thresholds) -> float:
+  """Share of non-singleton samples whose suspicion score reaches `suspect_score` (the whole list, uncapped).
 
-  A flipped sample keeps its image's neighbourhood, which belongs to its true
-  identity, so it is counted when that identity has enough images near it; a
-  clean sample is counted only when its identity is confused with another.
-  An estimate, not a guarantee: it reads low when the encoder separates
-  identities poorly or when flipped samples' true identities have fewer images
-  than `mislabel_share` · k, and high when identities overlap.
+  An estimate of the share of wrong labels, not a guarantee: it reads low when the encoder separates
+  identities poorly and high when identities overlap (look-alikes, one person under two names).
   """
-  _, share = _foreign_majority(indices, labels)
   counted = ~singleton
-  flagged = (share >= thresholds.mislabel_share) & (consistency < share)
-  return float(np.mean(flagged[counted])) if counted.any() else 0.0
+  return float(np.mean(suspected.score[counted] >= thresholds.suspect_score)) if counted.any() else 0.0
 
 
 def _in_input_rows(found: Dict[str, List[dict]], rows: np.ndarray, labels: np.ndarray, indices: np.ndarray,
@@ -252,7 +221,8 @@ def _in_input_rows(found: Dict[str, List[dict]], rows: np.ndarray, labels: np.nd
   return out
 
 
-def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_std=None) -> findings_lib.Findings:
+def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_std=None,
+             mesh=None) -> findings_lib.Findings:
   """All findings of an IQ report, every sample an input row.
 
   Args:
@@ -261,10 +231,12 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
     thresholds: the detectors' knobs.
     pixel_std: optional float [N] pixel standard deviation of each input
       row's face (0–255), for `low_information`.
+    mesh: where the search over identity centroids runs (default: every device).
 
   Returns:
     `Findings`: a ranked list of every kind of `findings.KINDS`, the
-    estimated noise rate and the thresholds.
+    estimated noise rate, the thresholds and every evaluated sample's
+    suspicion score.
   """
   rows = np.asarray(report.sample_rows)
   pixel_std = np.full(len(rows), np.inf) if pixel_std is None else np.asarray(pixel_std, np.float64)[rows]
@@ -275,8 +247,9 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
   scores = np.asarray(report.neighbors.scores, np.float64)
   consistency = np.asarray(report.per_sample_consistency, np.float64)
   singleton = np.asarray(report.singleton, bool)
+  suspected = suspicion(embeddings, labels, indices, scores, mesh)
   found = {
-      findings_lib.SUSPECTS: suspected_mislabeled(labels, indices, scores, consistency, singleton, thresholds),
+      findings_lib.SUSPECTS: suspected_mislabeled(labels, consistency, singleton, suspected, thresholds),
       "near_duplicates": near_duplicates(labels, indices, scores, low_information, thresholds),
       "merge_candidates": merge_candidates(embeddings, labels, indices, thresholds),
       "split_candidates": split_candidates(labels, indices, thresholds),
@@ -284,5 +257,5 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
       "low_information": low_information_faces(pixel_std, thresholds),
   }
   return findings_lib.Findings(_in_input_rows(found, rows, labels, indices),
-                               estimated_noise_rate(labels, indices, consistency, singleton, thresholds),
-                               dataclasses.asdict(thresholds))
+                               estimated_noise_rate(singleton, suspected, thresholds),
+                               dataclasses.asdict(thresholds), suspicion=suspected.score)

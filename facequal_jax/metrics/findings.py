@@ -48,7 +48,8 @@ def _suspect_cells(item: dict, view) -> List[str]:
   change = f"{view.identity(item['label'])} → {view.identity(item['suggested_label'])}"
   if "original_label" in item:
     change += view.note(f"flipped on purpose; originally {view.identity(item['original_label'])}")
-  return [view.name(item["sample"]), change, f"{item['consistency']:.2f}", f"{item['foreign_share']:.2f}"]
+  return [view.name(item["sample"]), change, f"{item['score']:.3f}",
+          f"{item['other_similarity']:.2f} / {item['own_similarity']:.2f}", f"{item['consistency']:.2f}"]
 
 
 def _one_face(item: dict) -> PictureGroups:
@@ -58,7 +59,8 @@ def _one_face(item: dict) -> PictureGroups:
 SUSPECTS = "suspected_mislabeled"
 KINDS = (
     FindingKind(SUSPECTS, "suspected mislabelled", "suspected mislabelled", "Suspected mislabelled samples",
-                ("sample",), ("label", "suggested_label"), ("sample", "label → suggested", "c_i", "foreign share"),
+                ("sample",), ("label", "suggested_label"),
+                ("sample", "label → suggested", "score", "cosine to suggested / own", "c_i"),
                 _suspect_cells,
                 lambda item: [([item["sample"]], ()), (item["neighbors"], [
                     "own" if label == item["label"] else "foreign" for label in item["neighbor_labels"]])],
@@ -110,6 +112,10 @@ class Findings:
     injected_noise_recovery: how the suspects find labels flipped on purpose, or None.
     overlap: the identities shared with another data set (report.json's section), or None.
     decisions: the decisions file written (`file`, `proposed`, `to_apply`), or None.
+    near_duplicates_rejected: how many near-duplicate candidates were two photographs, not one (checked on
+      the images, `data/copies.py`), or None when there were no images to check them on.
+    suspicion: float64 [n] every evaluated sample's suspicion score (`suspicion.py`; the report's sample
+      rows, in order; NaN for singletons), or None; per_sample.npz holds it, report.json does not.
 
   `findings[KEY]` reads a list or a field by its report.json key.
   """
@@ -121,6 +127,8 @@ class Findings:
   injected_noise_recovery: Optional[dict] = None
   overlap: Optional[dict] = None
   decisions: Optional[dict] = None
+  near_duplicates_rejected: Optional[int] = None
+  suspicion: Optional[np.ndarray] = None
 
   def __getitem__(self, key: str):
     return self.lists[key] if key in self.lists else getattr(self, key)
@@ -137,7 +145,8 @@ class Findings:
     """report.json's findings: every list under its key, then the fields (the recovery only when labels were
     flipped on purpose, the decisions only once written)."""
     out = dict(self.lists, estimated_noise_rate=self.estimated_noise_rate, thresholds=self.thresholds,
-               skipped=self.skipped, no_face_found=self.no_face_found)
+               skipped=self.skipped, no_face_found=self.no_face_found,
+               near_duplicates_rejected=self.near_duplicates_rejected)
     if self.injected_noise_recovery is not None:
       out["injected_noise_recovery"] = self.injected_noise_recovery
     out["overlap"] = self.overlap

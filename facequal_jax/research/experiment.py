@@ -28,7 +28,7 @@ from absl import logging
 from facequal_jax import sharding
 from facequal_jax.data import variants as variants_lib
 from facequal_jax.data.align import CHIP_SIZE
-from facequal_jax.data.pipeline import decode_labelled_folder
+from facequal_jax.research.faces import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
 from facequal_jax.encoders.registry import load_encoder

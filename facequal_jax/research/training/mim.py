@@ -18,7 +18,7 @@ from jax.sharding import Mesh
 
 from facequal_jax import files, sharding
 from facequal_jax.data import align
-from facequal_jax.data.pipeline import decode_labelled_folder
+from facequal_jax.research.faces import decode_labelled_folder
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders.registry import load_encoder
 from facequal_jax.research import masking, paco

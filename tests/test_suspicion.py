@@ -1,0 +1,61 @@
+"""The suspicion score against a float64 brute force of its definition, and on planted wrong labels."""
+import numpy as np
+import pytest
+
+import facequal_jax as fq
+from facequal_jax.metrics import suspicion as suspicion_lib
+
+
+def _by_hand(embeddings, labels, indices, scores):
+  """Every sample's terms worked out one by one, in float64: the leave-one-out centroid of its identity, every
+  other identity's centroid, and the weighted vote of its neighbours."""
+  unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+  identities = np.unique(labels)
+  centroids = {z: unit[labels == z].sum(0) / np.linalg.norm(unit[labels == z].sum(0)) for z in identities}
+  out = []
+  for i in range(len(labels)):
+    rest = unit[(labels == labels[i]) & (np.arange(len(labels)) != i)]
+    own = unit[i] @ rest.sum(0) / np.linalg.norm(rest.sum(0)) if len(rest) else np.nan
+    others = {z: unit[i] @ c for z, c in centroids.items() if z != labels[i]}
+    suggested = max(others, key=others.get)
+    weights = np.maximum(scores[i], 0)
+    vote = weights[labels[indices[i]] == labels[i]].sum() / weights.sum()
+    out.append((others[suggested] - own + 0.25 * (1 - vote), suggested, own, others[suggested], vote))
+  return out
+
+
+def test_terms_and_score_match_the_definition_worked_by_hand():
+  rng = np.random.default_rng(3)
+  labels = np.array([5, 5, 5, 9, 9, 9, 9, 2, 2, 7])  # identity 7 has one sample
+  embeddings = (rng.normal(size=(4, 6))[np.searchsorted([2, 5, 7, 9], labels)]
+                + 0.8 * rng.normal(size=(10, 6))).astype(np.float32)
+  nn = fq.knn(embeddings, 3)
+  unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+  found = suspicion_lib.suspicion(unit, labels, np.asarray(nn.indices), np.asarray(nn.scores),
+                                  mesh=fq.make_mesh(2))
+  want = _by_hand(embeddings.astype(np.float64), labels, np.asarray(nn.indices), np.asarray(nn.scores, np.float64))
+  for i, (score, suggested, own, other, vote) in enumerate(want):
+    assert found.suggested[i] == suggested
+    np.testing.assert_allclose([found.other[i], found.vote[i]], [other, vote], atol=1e-5)
+    if np.isnan(own):  # the singleton: no own centroid, no score
+      assert np.isnan(found.own[i]) and np.isnan(found.score[i])
+    else:
+      np.testing.assert_allclose([found.own[i], found.score[i]], [own, score], atol=1e-5)
+
+
+def test_moved_samples_lead_the_ranking_and_the_list():
+  """40 identities × 8 samples, 32 of them filed under another identity: the 32 rank first, each suggested back
+  to its own identity, and the default list holds them and nothing else."""
+  rng = np.random.default_rng(4)
+  truth = np.repeat(np.arange(40), 8)
+  embeddings = (rng.normal(size=(40, 24))[truth] + 0.5 * rng.normal(size=(320, 24))).astype(np.float32)
+  moved = rng.permutation(320)[:32]
+  labels = truth.copy()
+  labels[moved] = (truth[moved] + 1 + rng.integers(0, 39, size=32)) % 40
+  report = fq.intrinsic_quality(embeddings, labels, k=7)
+  found = fq.diagnose(report, embeddings)
+  assert set(np.argsort(-found.suspicion)[:32].tolist()) == set(moved.tolist())
+  listed = found["suspected_mislabeled"]
+  assert {item["sample"] for item in listed} == set(moved.tolist())
+  assert all(item["suggested_label"] == truth[item["sample"]] for item in listed)
+  assert found.estimated_noise_rate == pytest.approx(32 / 320)
