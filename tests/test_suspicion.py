@@ -8,7 +8,8 @@ from facequal_jax.metrics import suspicion as suspicion_lib
 
 def _by_hand(embeddings, labels, indices, scores):
   """Every sample's terms worked out one by one, in float64: the leave-one-out centroid of its identity, every
-  other identity's centroid, and the weighted vote of its neighbours."""
+  other identity's centroid, the weighted vote of its neighbours, and whether the two identities' centroids are
+  farther apart than the median of its identity's leave-one-out cosines."""
   unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   identities = np.unique(labels)
   centroids = {z: unit[labels == z].sum(0) / np.linalg.norm(unit[labels == z].sum(0)) for z in identities}
@@ -21,7 +22,9 @@ def _by_hand(embeddings, labels, indices, scores):
     weights = np.maximum(scores[i], 0)
     vote = weights[labels[indices[i]] == labels[i]].sum() / weights.sum()
     out.append((others[suggested] - own + 0.25 * (1 - vote), suggested, own, others[suggested], vote))
-  return out
+  own_of = {z: [row[2] for row, label in zip(out, labels) if label == z] for z in identities}
+  typical = {z: np.nanmedian(own) if np.isfinite(own).any() else np.inf for z, own in own_of.items()}  # no own: +inf
+  return [row + (centroids[labels[i]] @ centroids[row[1]] < typical[labels[i]],) for i, row in enumerate(out)]
 
 
 def test_terms_and_score_match_the_definition_worked_by_hand():
@@ -34,8 +37,8 @@ def test_terms_and_score_match_the_definition_worked_by_hand():
   found = suspicion_lib.suspicion(unit, labels, np.asarray(nn.indices), np.asarray(nn.scores),
                                   mesh=fq.make_mesh(2))
   want = _by_hand(embeddings.astype(np.float64), labels, np.asarray(nn.indices), np.asarray(nn.scores, np.float64))
-  for i, (score, suggested, own, other, vote) in enumerate(want):
-    assert found.suggested[i] == suggested
+  for i, (score, suggested, own, other, vote, separable) in enumerate(want):
+    assert found.suggested[i] == suggested and found.separable[i] == separable
     np.testing.assert_allclose([found.other[i], found.vote[i]], [other, vote], atol=1e-5)
     if np.isnan(own):  # the singleton: no own centroid, no score
       assert np.isnan(found.own[i]) and np.isnan(found.score[i])
