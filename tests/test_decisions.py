@@ -60,7 +60,7 @@ def test_default_policy_proposes_by_its_rules():
   made = _propose(d.Policy(), overlap)
   rows = [(x.apply, x.kind, x.item, x.action, x.score, x.rows) for x in made]
   assert rows == [
-      (True, "sample", "img7.jpg", "drop", 0.62, (7,)),  # accepted from score 0.3
+      (True, "sample", "img7.jpg", "drop", 0.62, (7,)),  # accepted from score 0.35
       (False, "sample", "img4.jpg", "drop", 0.27, (4,)),  # below it: for review
       # img7 is also a copy of the first near-duplicate pair: the pair is left to its decision. Of the second
       # pair the copy with the lower c_i goes (img9, 0.2 < 0.9), of the third the later row (a tie at 0.5).

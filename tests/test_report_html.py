@@ -142,13 +142,13 @@ def test_sections_say_how_much_they_show(page, tmp_path):
   assert sections["outliers"]["thumbs"] == min(len(findings["outliers"]), html.PAGE_ROWS) > 0
   assert all(name in sections["suspected_mislabeled"]["text"] for name in
              {item["label_name"] for item in findings["suspected_mislabeled"][:20]})
-  # decisions.csv (default policy): drop every suspect (accepted from score 0.3 unless its face was not found or
+  # decisions.csv (default policy): drop every suspect (accepted from score 0.35 unless its face was not found or
   # the encoder does not separate its identities), and of each near-duplicate pair not holding a suspect the copy
   # with the lower c_i (the later row on a tie; accepted unless either face was not found)
   sample_id = lambda file: os.path.relpath(file, os.path.dirname(os.path.dirname(file)))
   c_i = dict(zip(report.sample_rows.tolist(), report.per_sample_consistency.tolist()))
   weak = {item["file"] for item in findings.no_face_found} | {item["file"] for item in findings["low_information"]}
-  accepted = {sample_id(item["file"]): item["score"] >= 0.3 and item["separable"] and item["file"] not in weak
+  accepted = {sample_id(item["file"]): item["score"] >= 0.35 and item["separable"] and item["file"] not in weak
               for item in findings["suspected_mislabeled"]}
   for pair in findings["near_duplicates"]:
     if not {sample_id(pair["file_a"]), sample_id(pair["file_b"])} & set(accepted):

@@ -42,9 +42,8 @@ _HELP = """\
 #   `identity` and its name (folder name, .rec label, .npz name).
 # action: drop | relabel:<identity> (samples) | merge:<identity> (identities: all its samples join that one).
 # When decisions meet: a sample's own drop or relabel wins over its identity's drop or merge; merges chain.
-# reason, score: why it was proposed and the finding's score (suspects: the suspicion score, nearest other
-#   centroid's cosine - own centroid's + a quarter of the foreign neighbour share; duplicates, merges and
-#   overlaps: cosine). Rows proposed from the report's lists, each at most
+# reason, score: why it was proposed and the finding's score (suspects: the suspicion score of
+#   metrics/suspicion.py; duplicates, merges and overlaps: cosine). Rows proposed from the report's lists, each at most
 #   diagnostics.max_items long; the policy below says which were accepted (apply = yes).
 """
 
@@ -93,7 +92,7 @@ class Policy:
       are written with apply=no, for review. () = review everything.
   """
   suspects: str = "drop"
-  suspect_min_score: float = 0.3
+  suspect_min_score: float = 0.35
   duplicates: str = "drop_one"
   merge_min_similarity: float = 0.95
   overlap: str = "drop"

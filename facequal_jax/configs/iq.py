@@ -72,9 +72,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.knn.kernel = "auto"  # "xla", "pallas" (fused kernel, bf16), "auto" = Pallas for bf16 on GPU
 
   config.diagnostics = ml_collections.ConfigDict()  # the fields of facequal_jax.Thresholds
-  # a suspect: its suspicion score (nearest other identity's centroid cosine − its own identity's, plus a
-  # quarter of the share of its neighbours not of its label) is at least this
-  config.diagnostics.suspect_score = 0.25
+  # a suspect: its suspicion score (nearest other identity's centroid cosine − its own identity's without it, plus
+  # a quarter of its neighbours' foreign share and twice that cosine's lead over the runners-up) is at least this
+  config.diagnostics.suspect_score = 0.3
   config.diagnostics.duplicate_similarity = 0.95  # cosine of cross-identity near-duplicate candidates
   # a candidate is a near-duplicate when its two images are one photograph: their pixel detail correlates at least
   # this much (resized, recompressed or slightly cropped copies; different photos stay well below)
@@ -94,7 +94,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   config.decisions = ml_collections.ConfigDict()  # what decisions.csv proposes (the fields of facequal_jax.Policy)
   config.decisions.suspects = "drop"  # suspected mislabelled samples: "drop", "relabel" (to the suggestion), "none"
-  config.decisions.suspect_min_score = 0.3  # suspects from this score are accepted, the others left for review
+  config.decisions.suspect_min_score = 0.35  # suspects from this score are accepted, the others left for review
   config.decisions.duplicates = "drop_one"  # near-duplicates across identities: drop the copy with the lower c_i
   config.decisions.merge_min_similarity = 0.95  # merge candidates from this centroid cosine (smaller joins larger)
   config.decisions.overlap = "drop"  # identities shared with overlap.source: "drop" or "none"
