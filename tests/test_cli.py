@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facequal_jax.configs import iq
 from facequal_jax.data import orl
 from reference import iq_by_numpy
 
@@ -109,7 +110,9 @@ def test_print_config_lists_every_field_with_its_meaning(installed, tmp_path):
   assert fields["k"].startswith("7 ") and "neighbours per sample" in fields["k"]
   assert fields["knn.precision"].startswith("'float32'") and "bfloat16" in fields["knn.precision"]
   assert all("  # " in value for value in fields.values())  # every field says what it means
-  assert len(fields) == 53
+  leaves = iq.get_config().to_dict()
+  count = lambda node: sum(count(value) if isinstance(value, dict) else 1 for value in node.values())
+  assert len(fields) == count(leaves) == 54  # every leaf of the config, and only those
 
 
 def _npz(path, embeddings, labels, **more):

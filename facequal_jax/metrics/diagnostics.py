@@ -25,7 +25,7 @@ class Thresholds:
 
   Attributes:
     suspect_score: the suspicion score (`suspicion.py`) from which a sample is
-      a suspected mislabelled one (set on LFW-dev: precision 0.98 there).
+      a suspected mislabelled one (set on LFW-dev: precision 0.97–0.98 there).
     duplicate_similarity: cosine at or above which two samples of different
       identities are near-duplicate candidates (the IQ job keeps those that
       are one photograph, `copy_similarity`).
