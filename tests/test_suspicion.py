@@ -67,3 +67,15 @@ def test_moved_samples_lead_the_ranking_and_the_list():
   assert {item["sample"] for item in listed} == set(moved.tolist())
   assert all(item["suggested_label"] == truth[item["sample"]] for item in listed)
   assert found.estimated_noise_rate == pytest.approx(32 / 320)
+
+
+def test_one_identity_and_an_identity_whose_rows_cancel():
+  unit = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 1]]
+  unit[1] = -unit[0]  # identity 0: two opposite rows, no direction
+  nn = fq.knn(unit, 2)
+  lonely = suspicion_lib.suspicion(unit, np.zeros(5, np.int64), np.asarray(nn.indices), np.asarray(nn.scores))
+  assert np.isnan(lonely.score).all() and (lonely.suggested == -1).all()  # no other identity: nothing to suspect
+  labels = np.array([0, 0, 1, 1, 2])
+  found = suspicion_lib.suspicion(unit, labels, np.asarray(nn.indices), np.asarray(nn.scores))
+  assert np.isfinite(found.score[:4]).all() and np.isnan(found.score[4])  # row 4 is a singleton
+  assert set(found.suggested[:2]) <= {1, 2}

@@ -77,7 +77,7 @@ class Policy:
 
   Attributes:
     suspects: suspected mislabelled samples are dropped ("drop"), given the
-      identity their neighbours suggest ("relabel"), or left alone ("none").
+      identity whose centroid they sit nearest ("relabel"), or left alone ("none").
     suspect_min_score: suspects whose suspicion score (`metrics/suspicion.py`)
       is at least this are accepted; the others are written for review.
     duplicates: "drop_one" drops one copy of each cross-identity near-duplicate
@@ -256,7 +256,7 @@ def read(path: str) -> DecisionsFile:
   DataError naming the file, line and field."""
   try:
     with open(path, encoding="utf-8", newline="") as f:
-      lines = f.read().splitlines(keepends=True)
+      lines = f.readlines()  # split at \n, \r and \r\n only: other line separators are a name's own characters
   except FileNotFoundError:
     raise DataError(f"decisions file {path!r} does not exist") from None
   source, flipped, notes = "", 0, 0

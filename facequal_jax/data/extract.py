@@ -148,5 +148,5 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
   result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped, no_face,
                       pixel_std)
   files.write_npz(result_path or os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
-                  positions=result.positions, source_rows=result.source_rows)
+                  positions=result.positions, source_rows=result.source_rows, encoder=np.asarray(encoder_id))
   return result

@@ -243,6 +243,8 @@ class EmbeddingsSource:
     embeddings: float [N, d]; labels: int64 [N] (checked by `files.load_embeddings_npz`).
     given_names: the file's `names` (label → identity name), or None when it has none.
     identity_names: `given_names`, or each label as text.
+    encoder: the fingerprint of the encoder that made them (`encoder`, written by the IQ job's extraction),
+      or "" when the file does not say.
   """
 
   def __init__(self, path: str):
@@ -251,6 +253,8 @@ class EmbeddingsSource:
     self.given_names = files.load_identity_names(path, self.labels)
     self.identity_names = (self.given_names if self.given_names is not None
                            else [str(n) for n in range(int(self.labels.max()) + 1)])
+    with np.load(path, allow_pickle=False) as stored:
+      self.encoder = str(stored["encoder"]) if "encoder" in stored.files else ""
 
   def __len__(self) -> int:
     return len(self.labels)

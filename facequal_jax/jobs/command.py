@@ -16,6 +16,7 @@ import ml_collections
 
 from facequal_jax.data import kinds
 from facequal_jax.jobs import run, summary
+from facequal_jax.metrics.findings import Findings
 from facequal_jax.metrics.quality import IQReport
 from facequal_jax.progress import LOGGER as PROGRESS_LOG, Stages
 
@@ -25,7 +26,7 @@ class Outcome:
   """What the command computed: one data set's report and findings (None in compare mode), and the ranked
   rows of a comparison or of the noise demo (empty without one)."""
   report: Optional[IQReport] = None
-  findings: Optional[dict] = None
+  findings: Optional[Findings] = None
   ranked: List[dict] = dataclasses.field(default_factory=list)
 
 

@@ -209,6 +209,8 @@ def load(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stage
   with stages("loading", f"reading {path}"):
     source = kind.open(config.data, workdir)
   checks.check_k(config.k, len(source) - 1, "--config.", f"; {path} has {len(source)}")
-  data = LabelledEmbeddings(source.embeddings, source.labels, kind.describe(config.data), [],
-                            identity_names=source.given_names)
+  description = kind.describe(config.data)
+  if source.encoder:  # embeddings the IQ job extracted say by which encoder
+    description["encoder"] = {"name": source.encoder.partition(":")[0], "fingerprint": source.encoder}
+  data = LabelledEmbeddings(source.embeddings, source.labels, description, [], identity_names=source.given_names)
   return _with_label_noise(data, config)

@@ -81,7 +81,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         seed=config.subset.seed)
   with stages("diagnostics", "looking for mislabelled samples, duplicates, merges, splits and outliers"):
     thresholds = diagnostics.Thresholds(**config.diagnostics.to_dict())
-    found = diagnostics.diagnose(report, data.embeddings, thresholds, data.pixel_std, mesh)
+    found = diagnostics.diagnose(report, data.embeddings, thresholds, data.pixel_std, mesh, settings)
     if data.photo_of is not None:  # a near-duplicate is one photograph: checked on the images themselves
       found.lists["near_duplicates"], found.near_duplicates_rejected = copies.confirm(
           found["near_duplicates"], data.photo_of, thresholds.copy_similarity)

@@ -221,8 +221,8 @@ def _in_input_rows(found: Dict[str, List[dict]], rows: np.ndarray, labels: np.nd
   return out
 
 
-def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_std=None,
-             mesh=None) -> findings_lib.Findings:
+def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_std=None, mesh=None,
+             settings=None) -> findings_lib.Findings:
   """All findings of an IQ report, every sample an input row.
 
   Args:
@@ -231,7 +231,8 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
     thresholds: the detectors' knobs.
     pixel_std: optional float [N] pixel standard deviation of each input
       row's face (0–255), for `low_information`.
-    mesh: where the search over identity centroids runs (default: every device).
+    mesh, settings: where and how the search over identity centroids runs (default: every device, the
+      default `SearchSettings`).
 
   Returns:
     `Findings`: a ranked list of every kind of `findings.KINDS`, the
@@ -247,7 +248,7 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
   scores = np.asarray(report.neighbors.scores, np.float64)
   consistency = np.asarray(report.per_sample_consistency, np.float64)
   singleton = np.asarray(report.singleton, bool)
-  suspected = suspicion(embeddings, labels, indices, scores, mesh)
+  suspected = suspicion(embeddings, labels, indices, scores, mesh, settings)
   found = {
       findings_lib.SUSPECTS: suspected_mislabeled(labels, consistency, singleton, suspected, thresholds),
       "near_duplicates": near_duplicates(labels, indices, scores, low_information, thresholds),

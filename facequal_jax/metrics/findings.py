@@ -26,7 +26,7 @@ class FindingKind:
     heading: the page section's heading; empty: the section's text when there is none.
     samples: the fields holding an input row; labels: the fields holding an identity label.
     columns: the page table's columns; cells: (item, view) → their HTML, where the view gives escaped
-      `name(row)`, `identity(label)` and `note(text)`.
+      `name(row)` and `identity(label)`, and `note(html)` (a line of HTML already escaped) under a cell.
     pictures: item → the groups of faces the page shows for it (`PictureGroups`), under `pictures_heading`.
     decision: the name under which `decisions.accept` accepts what the policy proposes from it ("" = none).
   """
@@ -65,7 +65,7 @@ KINDS = (
                 lambda item: [([item["sample"]], ()), (item["neighbors"], [
                     "own" if label == item["label"] else "foreign" for label in item["neighbor_labels"]])],
                 "the sample, then its neighbours (green: its label, red: another)",
-                "none found: no sample's neighbours side with another identity", decision="suspects"),
+                "none found: no sample sits distinctly nearer another identity than its own", decision="suspects"),
     FindingKind("near_duplicates", "near-duplicate pair", "near-duplicate pairs", "Near-duplicates across identities",
                 ("sample_a", "sample_b"), ("label_a", "label_b"), ("sample a", "sample b", "identities", "cosine"),
                 lambda item, view: [view.name(item["sample_a"]), view.name(item["sample_b"]),
