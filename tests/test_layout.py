@@ -33,10 +33,10 @@ def test_the_product_never_imports_the_research():
 
 
 def test_the_product_stays_small():
-  """The product without the research: about 7,500 lines (7,406 when the research moved out; the suspicion score,
-  the copy check and the names check added since)."""
+  """The product without the research: about 7,500 lines (7,406 when the research moved out; 7,613 with the
+  suspicion score, the copy check and the weak-evidence and name checks added since)."""
   lines = sum(len(open(path).readlines()) for path in _product_modules())
-  assert lines <= 7600, lines
+  assert lines <= 7700, lines
 
 
 def _layout_paths():
