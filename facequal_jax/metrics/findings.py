@@ -106,7 +106,8 @@ class Findings:
 
   Attributes:
     lists: kind key → its ranked items (every kind of `KINDS`).
-    estimated_noise_rate: the share of samples the suspect rule flags; thresholds: the detectors' knobs.
+    estimated_noise_rate: the share of non-singleton samples on the suspect list (uncapped); thresholds: the
+      detectors' knobs.
     skipped: [{"file", "reason"}] inputs left out; no_face_found: [{"file"}] images embedded from their
       centred crop (the IQ job's).
     injected_noise_recovery: how the suspects find labels flipped on purpose, or None.

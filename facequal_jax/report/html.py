@@ -31,9 +31,9 @@ HEADLINES = (
     ("rankme", "RankMe", "The same entropy rank computed on the singular values of the embeddings (a baseline)."),
     ("stable_rank", "stable rank", "Sum of the eigenvalues over the largest one (a baseline)."),
     ("alpha_req", "α-ReQ", "Decay exponent of the eigenvalue spectrum: larger means faster collapse (a baseline)."),
-    ("estimated_noise_rate", "flagged share (label-noise estimate)", "Share of samples the suspect rule flags "
-     "(neighbours side with one other identity more than with their own): an estimate of the share of wrong "
-     f"labels when the encoder separates identities well (Consis ≥ {WEAK_CONSISTENCY} on clean data)."),
+    ("estimated_noise_rate", "flagged share (label-noise estimate)", "Share of samples whose suspicion score "
+     "reaches the suspect list's threshold (nearer another identity than their own): an estimate of the share of "
+     f"wrong labels when the encoder separates identities well (Consis ≥ {WEAK_CONSISTENCY} on clean data)."),
     ("num_samples", "samples", "Samples evaluated."),
     ("num_identities", "identities", "Distinct identity labels."),
     ("num_singletons", "singletons", "Samples whose identity has one image: left out of Consis."),
