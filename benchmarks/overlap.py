@@ -19,7 +19,7 @@ from jax import lax
 
 import facequal_jax as fq
 from facequal_jax.cleaning.overlap import centred_unit
-from facequal_jax.metrics.diagnostics import identity_centroids
+from facequal_jax.metrics.centroids import identity_centroids
 
 _IDENTITIES = flags.DEFINE_list("identities", ["20000"], "Identities per data set.")
 _IMAGES = flags.DEFINE_integer("images_per_identity", 2, "Images of every identity.")

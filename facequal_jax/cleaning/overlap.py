@@ -25,7 +25,7 @@ from jax.sharding import Mesh
 from facequal_jax.errors import UsageError
 from facequal_jax.knn.search import knn
 from facequal_jax.knn.settings import SearchSettings
-from facequal_jax.metrics.diagnostics import identity_centroids
+from facequal_jax.metrics.centroids import identity_centroids
 
 @dataclasses.dataclass(frozen=True)
 class OverlapThresholds:

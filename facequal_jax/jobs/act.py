@@ -13,6 +13,7 @@ from facequal_jax.cleaning.overlap import OverlapThresholds, find_overlap
 from facequal_jax.data import kinds
 from facequal_jax.encoders import registry as encoders
 from facequal_jax.jobs import inputs
+from facequal_jax.metrics.diagnostics import Thresholds
 from facequal_jax.metrics.findings import Findings, identity_namer
 from facequal_jax.metrics.quality import IQReport
 from facequal_jax.progress import Stages
@@ -91,7 +92,7 @@ def write_decisions(config: ml_collections.ConfigDict, workdir: str, data: input
   consistency = np.zeros(len(data.labels))  # by input row; rows outside an evaluated subset: 0
   consistency[np.asarray(report.sample_rows)] = report.per_sample_consistency
   flat = np.zeros(len(data.labels), bool) if data.pixel_std is None else (
-      np.asarray(data.pixel_std) < config.diagnostics.low_information_std)
+      Thresholds(**config.diagnostics.to_dict()).near_uniform(data.pixel_std))
   no_face = np.zeros(len(data.labels), bool) if data.face_found is None else ~np.asarray(data.face_found)
 
   def weak_evidence(row: int) -> str:

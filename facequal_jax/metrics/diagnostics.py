@@ -16,6 +16,7 @@ import numpy as np
 from facequal_jax.data.copies import COPY_SIMILARITY
 from facequal_jax.errors import UsageError
 from facequal_jax.metrics import findings as findings_lib
+from facequal_jax.metrics.centroids import identity_centroids
 from facequal_jax.metrics.suspicion import SUSPECT_SCORE, Suspicion, suspicion
 
 
@@ -51,6 +52,10 @@ class Thresholds:
   low_information_std: float = 8.0
   max_items: int = 1000
 
+  def near_uniform(self, pixel_std: np.ndarray) -> np.ndarray:
+    """bool [n]: the faces whose pixel standard deviation is below `low_information_std`."""
+    return np.asarray(pixel_std, np.float64) < self.low_information_std
+
   def __post_init__(self):
     ranges = {"suspect_score": (-3.0, 3.0), "duplicate_similarity": (-1.0, 1.0),
               "merge_similarity": (-1.0, 1.0), "copy_similarity": (-1.0, 1.0), "low_information_std": (0.0, 255.0)}
@@ -75,16 +80,6 @@ def suspected_mislabeled(labels, consistency, singleton, suspected: Suspicion, t
                 "neighbor_vote": float(suspected.vote[row]), "separable": bool(suspected.separable[row])})
   out.sort(key=lambda item: (-item["score"], item["sample"]))
   return out[:thresholds.max_items]
-
-
-def identity_centroids(embeddings: np.ndarray, labels: np.ndarray):
-  """(identities [C], unit centroids [C, d] of the unit embeddings, inverse [n] sample → identity position)."""
-  identities, inverse = np.unique(labels, return_inverse=True)
-  order = np.argsort(inverse, kind="stable")
-  starts = np.r_[0, np.flatnonzero(np.diff(inverse[order])) + 1]
-  sums = np.add.reduceat(embeddings[order], starts, axis=0, dtype=np.float64)
-  norms = np.linalg.norm(sums, axis=1, keepdims=True)
-  return identities, sums / np.where(norms > 0, norms, 1.0), inverse
 
 
 def merge_candidates(embeddings, labels, indices, thresholds: Thresholds) -> List[dict]:
@@ -177,7 +172,7 @@ def near_duplicates(labels, indices, scores, low_information, thresholds: Thresh
 
 def low_information_faces(pixel_std, thresholds: Thresholds) -> List[dict]:
   """Samples whose face is near-uniform (pixel standard deviation below `low_information_std`), flattest first."""
-  rows = np.flatnonzero(pixel_std < thresholds.low_information_std)
+  rows = np.flatnonzero(thresholds.near_uniform(pixel_std))
   out = [{"sample": int(row), "pixel_std": float(pixel_std[row])} for row in rows]
   out.sort(key=lambda item: (item["pixel_std"], item["sample"]))
   return out[:thresholds.max_items]
@@ -241,7 +236,7 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
   """
   rows = np.asarray(report.sample_rows)
   pixel_std = np.full(len(rows), np.inf) if pixel_std is None else np.asarray(pixel_std, np.float64)[rows]
-  low_information = pixel_std < thresholds.low_information_std
+  low_information = thresholds.near_uniform(pixel_std)
   embeddings = np.asarray(np.asarray(embeddings)[rows], np.float32)
   embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   labels, indices = np.asarray(report.labels, np.int64), np.asarray(report.neighbors.indices)

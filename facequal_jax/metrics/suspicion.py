@@ -33,9 +33,9 @@ from jax.sharding import Mesh
 
 from facequal_jax.knn.search import knn
 from facequal_jax.knn.settings import SearchSettings
+from facequal_jax.metrics.centroids import CHUNK, identity_sums
 
 VOTE_WEIGHT, DISTINCT_WEIGHT, RUNNERS_UP = 0.25, 2.0, 4
-CHUNK = 65536  # rows per step of the per-row work
 SUSPECT_SCORE = 0.3  # the suspect list's threshold (precision 0.97, recall 0.99 on LFW-dev with 10 % of the faces moved)
 
 
@@ -54,18 +54,6 @@ class Suspicion:
   separable: np.ndarray
 
 
-def _identity_sums(embeddings: np.ndarray, inverse: np.ndarray, num_identities: int) -> np.ndarray:
-  """float64 [C, d] the sum of each identity's rows, accumulated in chunks of rows (no [n, d] float64 copy)."""
-  sums = np.zeros((num_identities, embeddings.shape[1]))
-  for start in range(0, len(inverse), CHUNK):
-    codes = inverse[start:start + CHUNK]
-    order = np.argsort(codes, kind="stable")
-    present, starts = np.unique(codes[order], return_index=True)
-    rows = np.asarray(embeddings[start:start + CHUNK][order], np.float64)
-    sums[present] += np.add.reduceat(rows, starts, axis=0)
-  return sums
-
-
 def suspicion(embeddings: np.ndarray, labels: np.ndarray, indices: np.ndarray, scores: np.ndarray,
               mesh: Optional[Mesh] = None, settings: Optional[SearchSettings] = None) -> Suspicion:
   """The score of every sample (module docstring); NaN for singletons and where there is no other identity.
@@ -79,7 +67,7 @@ def suspicion(embeddings: np.ndarray, labels: np.ndarray, indices: np.ndarray, s
   """
   n = len(labels)
   identities, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-  sums = _identity_sums(embeddings, inverse, len(identities))
+  sums = identity_sums(embeddings, inverse, len(identities))
   squared = np.einsum("cd,cd->c", sums, sums)
   own = np.full(n, np.nan)
   for start in range(0, n, CHUNK):  # cos(e_i, S_y − e_i) for unit e_i: (e_i·S_y − 1) / ‖S_y − e_i‖
