@@ -76,7 +76,7 @@ _STYLE = """
 body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1100px; }
 table { border-collapse: collapse; margin: 8px 0 20px; font-size: 13px; }
 td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: middle; }
-section td:first-child { max-width: 240px; overflow-wrap: anywhere; }
+section td:first-child { min-width: 8em; max-width: 240px; overflow-wrap: anywhere; }
 th { background: #f3f3f3; }
 table.sortable th { cursor: pointer; }
 tr.more { display: none; }
