@@ -67,13 +67,27 @@ def test_compare_ranks_files_by_iq(tmp_path):
   noisy[::5] = (noisy[::5] + 1) % 60  # 20 % of the labels moved to another identity
   np.savez(tmp_path / "clean.npz", embeddings=rows, labels=labels)
   np.savez(tmp_path / "noisy.npz", embeddings=rows, labels=noisy)
-  output = _finish(_run([f"--workdir={tmp_path / 'out'}", "--compare=" + ",".join(
+  output = _finish(_run([f"--workdir={tmp_path / 'out'}", "--config.diagnostics.max_items=25", "--compare=" + ",".join(
       str(tmp_path / name) for name in ("noisy.npz", "clean.npz"))], devices=2))
   ranked = json.loads((tmp_path / "out" / "compare.json").read_text())
   assert [row["name"] for row in ranked] == ["clean", "noisy"]
   for row, y in zip(ranked, (labels, noisy)):
     assert row["iq"] == pytest.approx(fq.intrinsic_quality(rows, y).iq, abs=1e-6)
   assert (tmp_path / "out" / "clean" / "report.html").exists() and "compare.md" in output
+  # Every finding where it is acted on: 240 moved labels, far more than the 25 report.json holds.
+  moved = noisy != labels
+  report = json.loads((tmp_path / "out" / "noisy" / "report.json").read_text())
+  with open(tmp_path / "out" / "noisy" / "findings.csv", newline="") as f:
+    suspects = [int(row["row"]) for row in csv.DictReader(f) if row["kind"] == "suspected_mislabeled"]
+  assert len(report["suspected_mislabeled"]) == 25 and report["finding_counts"]["suspected_mislabeled"] == len(
+      suspects) > 200
+  assert [item["sample"] for item in report["suspected_mislabeled"]] == suspects[:25]
+  rows_decided = [row for row in decisions.read(str(tmp_path / "out" / "noisy" / "decisions.csv")).decisions
+                  if row.kind == "sample"]
+  assert sorted(int(row.item) for row in rows_decided) == sorted(suspects)  # every suspect has its row
+  dropped = [int(row.item) for row in rows_decided if row.apply]
+  print(len(dropped), moved[dropped].mean(), moved[dropped].sum() / moved.sum())
+  assert moved[dropped].mean() >= 0.95 and moved[dropped].sum() >= 0.9 * moved.sum()
 
 
 def test_compared_data_sets_get_distinct_short_names():

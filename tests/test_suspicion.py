@@ -8,8 +8,8 @@ from facequal_jax.metrics import suspicion as suspicion_lib
 
 def _by_hand(embeddings, labels, indices, scores):
   """Every sample's terms worked out one by one, in float64: the leave-one-out centroid of its identity, every
-  other identity's centroid (the nearest and the mean of the next four), the weighted vote of its neighbours,
-  and whether the two identities' centroids are
+  other identity's centroid (the nearest and the mean of the next four; how far the nearest stands above them
+  counts up to how much nearer it is than the own centroid), the weighted vote of its neighbours, and whether the two identities' centroids are
   farther apart than the median of its identity's leave-one-out cosines."""
   unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   identities = np.unique(labels)
@@ -23,7 +23,8 @@ def _by_hand(embeddings, labels, indices, scores):
     runner = np.mean(sorted(others.values(), reverse=True)[1:5])  # the next (up to) four other identities
     weights = np.maximum(scores[i], 0)
     vote = weights[labels[indices[i]] == labels[i]].sum() / weights.sum()
-    out.append((others[suggested] - own + 0.25 * (1 - vote) + 2 * (others[suggested] - runner), suggested, own,
+    nearer = others[suggested] - own
+    out.append((nearer + 0.25 * (1 - vote) + 2 * min(others[suggested] - runner, max(nearer, 0)), suggested, own,
                 others[suggested], vote))
   own_of = {z: [row[2] for row, label in zip(out, labels) if label == z] for z in identities}
   typical = {z: np.nanmedian(own) if np.isfinite(own).any() else np.inf for z, own in own_of.items()}  # no own: +inf
@@ -59,9 +60,7 @@ def test_moved_samples_lead_the_ranking_and_the_list():
   labels = truth.copy()
   labels[moved] = (truth[moved] + 1 + rng.integers(0, 39, size=32)) % 40
   report = fq.intrinsic_quality(embeddings, labels, k=7)
-  # The default threshold is set for a face network's embeddings (LFW-dev); these random clusters lie farther
-  # apart, and their correct samples score up to 0.52, the moved ones from 1.6.
-  found = fq.diagnose(report, embeddings, fq.Thresholds(suspect_score=1.0))
+  found = fq.diagnose(report, embeddings)  # the default threshold: correct samples score below 0, moved ones 1.6 up
   assert set(np.argsort(-found.suspicion)[:32].tolist()) == set(moved.tolist())
   listed = found["suspected_mislabeled"]
   assert {item["sample"] for item in listed} == set(moved.tolist())
@@ -79,3 +78,17 @@ def test_one_identity_and_an_identity_whose_rows_cancel():
   found = suspicion_lib.suspicion(unit, labels, np.asarray(nn.indices), np.asarray(nn.scores))
   assert np.isfinite(found.score[:4]).all() and np.isnan(found.score[4])  # row 4 is a singleton
   assert set(found.suggested[:2]) <= {1, 2}
+
+
+def test_a_face_nearer_its_own_identity_is_not_lifted_by_a_lone_face_of_its_person_elsewhere():
+  """Label 8 holds a single face, of identity 0 (a 2-image identity whose other face was filed elsewhere):
+  its "centroid" is that face, and it stands out near every face of identity 0 — who are still nearer their own
+  identity, and stay off the list."""
+  rng = np.random.default_rng(6)
+  labels = np.r_[np.repeat(np.arange(8), 12), 8]
+  truth = np.where(labels == 8, 0, labels)
+  embeddings = (rng.normal(size=(8, 32))[truth] + 0.45 * rng.normal(size=(97, 32))).astype(np.float32)
+  report = fq.intrinsic_quality(embeddings, labels, k=5)
+  found = fq.diagnose(report, embeddings)
+  zero = np.flatnonzero(labels == 0)
+  assert (found.suspicion[zero] < fq.Thresholds().suspect_score).all() and not found["suspected_mislabeled"]

@@ -43,8 +43,8 @@ _HELP = """\
 # action: drop | relabel:<identity> (samples) | merge:<identity> (identities: all its samples join that one).
 # When decisions meet: a sample's own drop or relabel wins over its identity's drop or merge; merges chain.
 # reason, score: why it was proposed and the finding's score (suspects: the suspicion score of
-#   metrics/suspicion.py; duplicates, merges and overlaps: cosine). Rows proposed from the report's lists, each at most
-#   diagnostics.max_items long; the policy below says which were accepted (apply = yes).
+#   metrics/suspicion.py; duplicates, merges and overlaps: cosine). Rows proposed from every finding (findings.csv,
+#   however many); the policy below says which were accepted (apply = yes).
 """
 
 

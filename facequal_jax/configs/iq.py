@@ -83,7 +83,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.diagnostics.merge_links = 1  # mutual cross-identity nearest-neighbour pairs for a merge candidate
   config.diagnostics.merge_similarity = 0.95  # cosine of the two identities' centroids a merge candidate needs
   config.diagnostics.low_information_std = 8.0  # pixel std (0–255) below which a face is near-uniform
-  config.diagnostics.max_items = 1000  # longest list per finding
+  config.diagnostics.max_items = 1000  # longest list per finding in report.json and the page (findings.csv: all)
 
   config.overlap = ml_collections.ConfigDict()  # identities shared with another data set (`--overlap_with=OTHER`)
   config.overlap.source = ""  # the other set: an image folder, .lst, .rec or .npz of embeddings (same encoder)

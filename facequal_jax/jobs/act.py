@@ -13,6 +13,7 @@ from facequal_jax.cleaning.overlap import OverlapThresholds, find_overlap
 from facequal_jax.data import kinds
 from facequal_jax.encoders import registry as encoders
 from facequal_jax.jobs import inputs
+from facequal_jax.metrics.centroids import first_rows
 from facequal_jax.metrics.diagnostics import Thresholds
 from facequal_jax.metrics.findings import Findings, identity_namer
 from facequal_jax.metrics.quality import IQReport
@@ -44,18 +45,6 @@ def load_other(config: ml_collections.ConfigDict, workdir: str, stages: Stages) 
   return inputs.load(other, other_workdir, stages)
 
 
-def _examples(labels: np.ndarray):
-  """label → its first `EXAMPLES` rows, from one sort of the labels (not a scan of every row per pair)."""
-  order = np.argsort(labels, kind="stable")
-  ordered = labels[order]
-
-  def first_rows(label: int) -> list:
-    start, end = np.searchsorted(ordered, label), np.searchsorted(ordered, label, side="right")
-    return order[start:min(end, start + EXAMPLES)].tolist()
-
-  return first_rows
-
-
 def overlap(config: ml_collections.ConfigDict, workdir: str, data: inputs.LabelledEmbeddings, mesh, settings,
             stages: Stages) -> Tuple[Optional[dict], Optional[inputs.LabelledEmbeddings]]:
   """report.json's `overlap` section (None without `overlap.source`) and the other data set.
@@ -73,7 +62,7 @@ def overlap(config: ml_collections.ConfigDict, workdir: str, data: inputs.Labell
     pairs = find_overlap(data.embeddings, data.labels, other.embeddings, other.labels, rule, mesh=mesh,
                          settings=settings)
   name, other_name = identity_namer(data.identity_names), identity_namer(other.identity_names)
-  examples, other_examples = _examples(data.labels), _examples(other.labels)
+  examples, other_examples = first_rows(data.labels, EXAMPLES), first_rows(other.labels, EXAMPLES)
   for pair in pairs:
     pair.update(identity_name=name(pair["identity"]), other_identity_name=other_name(pair["other_identity"]),
                 examples=examples(pair["identity"]), other_examples=other_examples(pair["other_identity"]))

@@ -16,23 +16,27 @@ from facequal_jax.jobs import act, inputs, preflight
 from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics import diagnostics
 from facequal_jax.metrics.consistency import IdentityTable
-from facequal_jax.metrics.findings import Findings, identity_namer
+from facequal_jax.metrics.findings import TABLE_COLUMNS, Findings, identity_namer
 from facequal_jax.metrics.quality import IQReport, intrinsic_quality
 from facequal_jax.progress import Stages
 from facequal_jax.report import html as html_report
 
-REPORT, HTML, IDENTITIES, PER_SAMPLE = "report.json", "report.html", "identities.csv", "per_sample.npz"
+REPORT, HTML, IDENTITIES, PER_SAMPLE, FINDINGS = ("report.json", "report.html", "identities.csv", "per_sample.npz",
+                                                  "findings.csv")
+SEARCH = os.path.join("search", "neighbors.npz")  # the k-NN search, kept so that a rerun resumes past it
 
 
 
 def write_outputs(report: IQReport, findings: Findings, workdir: str, identity_name: Callable[[int], str],
                   extra: dict) -> None:
-  """Writes report.json, identities.csv (with identity names) and per_sample.npz into `workdir`, atomically."""
+  """Writes report.json (the top of each finding list), findings.csv (every finding), identities.csv (with
+  identity names) and per_sample.npz into `workdir`, atomically."""
   summary = report.to_dict()
   summary.update(extra)
   summary.update(findings.to_dict())
   summary["eigenvalues"] = report.spectrum.eigenvalues.tolist()
   files.write_json(os.path.join(workdir, REPORT), summary)
+  files.write_csv(os.path.join(workdir, FINDINGS), TABLE_COLUMNS, findings.table_rows())
   files.write_csv(os.path.join(workdir, IDENTITIES), IdentityTable.NAMED_COLUMNS,
                   report.identities.named_rows(identity_name))
   rows = report.sample_rows
@@ -78,7 +82,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         data.embeddings, data.labels, k=config.k, alpha=config.alpha, mesh=mesh, settings=settings,
         singletons=config.singletons, subset_size=config.subset.size,
         images_per_identity=config.subset.images_per_identity, min_images=config.subset.min_images,
-        seed=config.subset.seed)
+        seed=config.subset.seed, search_cache=os.path.join(workdir, SEARCH))
   with stages("diagnostics", "looking for mislabelled samples, duplicates, merges, splits and outliers"):
     thresholds = diagnostics.Thresholds(**config.diagnostics.to_dict())
     found = diagnostics.diagnose(report, data.embeddings, thresholds, data.pixel_std, mesh, settings)

@@ -163,6 +163,7 @@ def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, settings: Sear
     visit = _visit_fn(mesh, tiling.chunk_tiles, tile, keep, database.num_rows, precision, step == 0, columns_too)
     home, away = visit(database.array, travelling, home, away, sharding.replicated_scalar(step, mesh, np.int32),
                        sharding.replicated_scalar(first, mesh, np.int32))
+    jax.block_until_ready(home)  # progress counts finished work (the next call takes this one's donated state)
     progress.advance(pairs(step, first))
   if last_step > 0:
     away = _shift_fn(mesh, -last_step)(away)  # each accumulator goes back to its shard's home

@@ -1,4 +1,6 @@
-"""Identity centroids: the sum and the unit mean direction of each identity's rows."""
+"""Identity centroids: the sum and the unit mean direction of each identity's rows; an identity's first rows."""
+from typing import Callable, List
+
 import numpy as np
 
 CHUNK = 65536  # rows per step: no [n, d] float64 copy of the embeddings is made
@@ -23,3 +25,16 @@ def identity_centroids(embeddings: np.ndarray, labels: np.ndarray):
   sums = identity_sums(embeddings, inverse, len(identities))
   norms = np.linalg.norm(sums, axis=1, keepdims=True)
   return identities, sums / np.where(norms > 0, norms, 1.0), inverse
+
+
+def first_rows(labels: np.ndarray, count: int) -> Callable[[int], List[int]]:
+  """label → the first `count` rows holding it (in row order), from one sort of the labels [n] (no scan of every
+  row per identity asked about)."""
+  order = np.argsort(labels, kind="stable")
+  ordered = np.asarray(labels)[order]
+
+  def rows_of(label: int) -> List[int]:
+    start, end = np.searchsorted(ordered, label), np.searchsorted(ordered, label, side="right")
+    return order[start:min(end, start + count)].tolist()
+
+  return rows_of

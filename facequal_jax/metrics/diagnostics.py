@@ -16,7 +16,7 @@ import numpy as np
 from facequal_jax.data.copies import COPY_SIMILARITY
 from facequal_jax.errors import UsageError
 from facequal_jax.metrics import findings as findings_lib
-from facequal_jax.metrics.centroids import identity_centroids
+from facequal_jax.metrics.centroids import first_rows, identity_centroids
 from facequal_jax.metrics.suspicion import SUSPECT_SCORE, Suspicion, suspicion
 
 
@@ -41,7 +41,8 @@ class Thresholds:
     low_information_std: a face whose pixels' standard deviation (0–255) is
       below this is near-uniform (e.g. nearly black): reported as
       `low_information`, never as a near-duplicate of another such face.
-    max_items: longest list reported per finding.
+    max_items: longest list per finding in report.json and on the page (findings.csv and decisions.csv hold
+      every item, however many).
   """
   suspect_score: float = SUSPECT_SCORE
   duplicate_similarity: float = 0.95
@@ -79,7 +80,7 @@ def suspected_mislabeled(labels, consistency, singleton, suspected: Suspicion, t
                 "own_similarity": float(suspected.own[row]), "other_similarity": float(suspected.other[row]),
                 "neighbor_vote": float(suspected.vote[row]), "separable": bool(suspected.separable[row])})
   out.sort(key=lambda item: (-item["score"], item["sample"]))
-  return out[:thresholds.max_items]
+  return out
 
 
 def merge_candidates(embeddings, labels, indices, thresholds: Thresholds) -> List[dict]:
@@ -100,7 +101,7 @@ def merge_candidates(embeddings, labels, indices, thresholds: Thresholds) -> Lis
       out.append({"identity_a": int(identities[a]), "identity_b": int(identities[b]), "mutual_links": count,
                   "centroid_similarity": similarity})
   out.sort(key=lambda item: (-item["centroid_similarity"], item["identity_a"], item["identity_b"]))
-  return out[:thresholds.max_items]
+  return out
 
 
 def _components(num_nodes: int, edges_a: np.ndarray, edges_b: np.ndarray) -> np.ndarray:
@@ -119,7 +120,7 @@ def _components(num_nodes: int, edges_a: np.ndarray, edges_b: np.ndarray) -> np.
       return component
 
 
-def split_candidates(labels, indices, thresholds: Thresholds, examples_per_group: int = 4) -> List[dict]:
+def split_candidates(labels, indices, examples_per_group: int = 4) -> List[dict]:
   """Identities whose images fall apart into several groups of the same-label k-NN graph.
 
   Two images of an identity are joined when either lists the other among its
@@ -151,7 +152,7 @@ def split_candidates(labels, indices, thresholds: Thresholds, examples_per_group
     out.append({"identity": identity, "num_images": total, "group_sizes": found.tolist(),
                 "outside_largest": float(1 - found[0] / total), "group_examples": examples})
   out.sort(key=lambda item: (-item["outside_largest"], item["identity"]))
-  return out[:thresholds.max_items]
+  return out
 
 
 def near_duplicates(labels, indices, scores, low_information, thresholds: Thresholds) -> List[dict]:
@@ -167,7 +168,7 @@ def near_duplicates(labels, indices, scores, low_information, thresholds: Thresh
   out = [{"sample_a": a, "sample_b": b, "label_a": int(labels[a]), "label_b": int(labels[b]), "similarity": s}
          for (a, b), s in pairs.items()]
   out.sort(key=lambda item: (-item["similarity"], item["sample_a"], item["sample_b"]))
-  return out[:thresholds.max_items]
+  return out
 
 
 def low_information_faces(pixel_std, thresholds: Thresholds) -> List[dict]:
@@ -175,7 +176,7 @@ def low_information_faces(pixel_std, thresholds: Thresholds) -> List[dict]:
   rows = np.flatnonzero(thresholds.near_uniform(pixel_std))
   out = [{"sample": int(row), "pixel_std": float(pixel_std[row])} for row in rows]
   out.sort(key=lambda item: (item["pixel_std"], item["sample"]))
-  return out[:thresholds.max_items]
+  return out
 
 
 def outliers(scores, thresholds: Thresholds) -> List[dict]:
@@ -187,7 +188,7 @@ def outliers(scores, thresholds: Thresholds) -> List[dict]:
   out = [{"sample": int(row), "mean_neighbor_similarity": float(closeness[row]), "robust_z": float(z[row])}
          for row in np.flatnonzero(z < thresholds.outlier_z)]
   out.sort(key=lambda item: (item["robust_z"], item["sample"]))
-  return out[:thresholds.max_items]
+  return out
 
 
 def estimated_noise_rate(singleton, suspected: Suspicion, thresholds: Thresholds) -> float:
@@ -210,9 +211,10 @@ def _in_input_rows(found: Dict[str, List[dict]], rows: np.ndarray, labels: np.nd
     item.update(neighbors=rows[indices[at["sample"]]].tolist(), neighbor_labels=labels[indices[at["sample"]]].tolist())
   for item in out["split_candidates"]:
     item["group_examples"] = [rows[group].tolist() for group in item["group_examples"]]
+  examples_of = first_rows(labels, examples)
   for item in out["merge_candidates"]:
-    item.update(examples_a=rows[labels == item["identity_a"]][:examples].tolist(),
-                examples_b=rows[labels == item["identity_b"]][:examples].tolist())
+    item.update(examples_a=rows[examples_of(item["identity_a"])].tolist(),
+                examples_b=rows[examples_of(item["identity_b"])].tolist())
   return out
 
 
@@ -248,7 +250,7 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
       findings_lib.SUSPECTS: suspected_mislabeled(labels, consistency, singleton, suspected, thresholds),
       "near_duplicates": near_duplicates(labels, indices, scores, low_information, thresholds),
       "merge_candidates": merge_candidates(embeddings, labels, indices, thresholds),
-      "split_candidates": split_candidates(labels, indices, thresholds),
+      "split_candidates": split_candidates(labels, indices),
       "outliers": outliers(scores, thresholds),
       "low_information": low_information_faces(pixel_std, thresholds),
   }

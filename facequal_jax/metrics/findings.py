@@ -7,6 +7,9 @@ list, a file name beside every sample field (`sample` → `file`, `sample_a` →
 `file_a`), a `*_name` beside every label field, and, for suspects whose label
 was flipped on purpose, their `original_label` and `original_label_name`. A new
 kind is one entry of `KINDS` (and its detector in `diagnostics`).
+
+Every list is whole here (however long): `table_rows` gives all of them for findings.csv, `to_dict` the top
+`max_items` of each for report.json with how many there are in all.
 """
 import dataclasses
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -28,6 +31,7 @@ class FindingKind:
     columns: the page table's columns; cells: (item, view) → their HTML, where the view gives escaped
       `name(row)` and `identity(label)`, and `note(html)` (a line of HTML already escaped) under a cell.
     pictures: item → the groups of faces the page shows for it (`PictureGroups`), under `pictures_heading`.
+    score: the field it is ranked by (findings.csv's `score`).
     decision: the name under which `decisions.accept` accepts what the policy proposes from it ("" = none).
   """
   key: str
@@ -40,6 +44,7 @@ class FindingKind:
   cells: Callable[[dict, object], List[str]]
   pictures: Callable[[dict], PictureGroups]
   pictures_heading: str
+  score: str
   empty: str = "none found"
   decision: str = ""
 
@@ -57,6 +62,8 @@ def _one_face(item: dict) -> PictureGroups:
 
 
 SUSPECTS = "suspected_mislabeled"
+TABLE_COLUMNS = ("kind", "rank", "score", "row", "file", "label", "identity", "other_row", "other_file",
+                 "other_label", "other_identity")  # findings.csv
 KINDS = (
     FindingKind(SUSPECTS, "suspected mislabelled", "suspected mislabelled", "Suspected mislabelled samples",
                 ("sample",), ("label", "suggested_label"),
@@ -64,32 +71,34 @@ KINDS = (
                 _suspect_cells,
                 lambda item: [([item["sample"]], ()), (item["neighbors"], [
                     "own" if label == item["label"] else "foreign" for label in item["neighbor_labels"]])],
-                "the sample, then its neighbours (green: its label, red: another)",
+                "the sample, then its neighbours (green: its label, red: another)", "score",
                 "none found: no sample sits distinctly nearer another identity than its own", decision="suspects"),
     FindingKind("near_duplicates", "near-duplicate pair", "near-duplicate pairs", "Near-duplicates across identities",
                 ("sample_a", "sample_b"), ("label_a", "label_b"), ("sample a", "sample b", "identities", "cosine"),
                 lambda item, view: [view.name(item["sample_a"]), view.name(item["sample_b"]),
                                     f"{view.identity(item['label_a'])} / {view.identity(item['label_b'])}",
                                     f"{item['similarity']:.4f}"],
-                lambda item: [([item["sample_a"], item["sample_b"]], ())], "the two images", decision="duplicates"),
+                lambda item: [([item["sample_a"], item["sample_b"]], ())], "the two images", "similarity",
+                decision="duplicates"),
     FindingKind("merge_candidates", "merge candidate", "merge candidates", "Identities that may be one person",
                 (), ("identity_a", "identity_b"), ("identities", "centroid cosine", "mutual links"),
                 lambda item, view: [f"{view.identity(item['identity_a'])} / {view.identity(item['identity_b'])}",
                                     f"{item['centroid_similarity']:.3f}", str(item["mutual_links"])],
                 lambda item: [(item["examples_a"], ()), (item["examples_b"], ())], "images of each",
-                decision="merges"),
+                "centroid_similarity", decision="merges"),
     FindingKind("split_candidates", "split candidate", "split candidates", "Identities that may be several people",
                 (), ("identity",), ("identity", "images", "groups", "share outside the largest"),
                 lambda item, view: [view.identity(item["identity"]), str(item["num_images"]),
                                     " + ".join(map(str, item["group_sizes"])), f"{item['outside_largest']:.2f}"],
-                lambda item: [(group, ()) for group in item.get("group_examples", [])], "examples of each group"),
+                lambda item: [(group, ()) for group in item.get("group_examples", [])], "examples of each group",
+                "outside_largest"),
     FindingKind("outliers", "outlier", "outliers", "Outliers", ("sample",), (),
                 ("sample", "mean neighbour cosine", "robust z"),
                 lambda item, view: [view.name(item["sample"]), f"{item['mean_neighbor_similarity']:.4f}",
-                                    f"{item['robust_z']:.2f}"], _one_face, "image"),
+                                    f"{item['robust_z']:.2f}"], _one_face, "image", "robust_z"),
     FindingKind("low_information", "near-uniform face", "near-uniform faces",
                 "Near-uniform faces, too little to recognise", ("sample",), (), ("sample", "pixel standard deviation"),
-                lambda item, view: [view.name(item["sample"]), f"{item['pixel_std']:.2f}"], _one_face, "image"),
+                lambda item, view: [view.name(item["sample"]), f"{item['pixel_std']:.2f}"], _one_face, "image", "pixel_std"),
 )
 
 
@@ -143,10 +152,13 @@ class Findings:
     return [pair for pair in (self.overlap or {}).get("pairs", []) if pair["shared"]]
 
   def to_dict(self) -> dict:
-    """report.json's findings: every list under its key, then the fields (the recovery only when labels were
-    flipped on purpose, the decisions only once written)."""
-    out = dict(self.lists, estimated_noise_rate=self.estimated_noise_rate, thresholds=self.thresholds,
-               skipped=self.skipped, no_face_found=self.no_face_found,
+    """report.json's findings: the top `max_items` of every list under its key, `finding_counts` (how many
+    there are in all: findings.csv holds them), then the fields (the recovery only when labels were flipped on
+    purpose, the decisions only once written)."""
+    top = self.thresholds.get("max_items", None)
+    out = {key: items[:top] for key, items in self.lists.items()}
+    out.update(finding_counts=self.counts(), estimated_noise_rate=self.estimated_noise_rate,
+               thresholds=self.thresholds, skipped=self.skipped, no_face_found=self.no_face_found,
                near_duplicates_rejected=self.near_duplicates_rejected)
     if self.injected_noise_recovery is not None:
       out["injected_noise_recovery"] = self.injected_noise_recovery
@@ -154,6 +166,18 @@ class Findings:
     if self.decisions is not None:
       out["decisions"] = self.decisions
     return out
+
+  def table_rows(self):
+    """Every item of every kind as a findings.csv row (`TABLE_COLUMNS`), kind by kind, each ranked: its first
+    sample and label fields as row / file / label / identity, the second (a pair's other sample, a suspect's
+    suggested identity, a merge's other identity) as other_*; files and identity names where `named` added
+    them."""
+    for kind in KINDS:
+      for rank, item in enumerate(self.lists[kind.key], 1):
+        samples = [(item[field], item.get(field.replace("sample", "file"), "")) for field in kind.samples]
+        labels = [(item[field], item.get(f"{field}_name", "")) for field in kind.labels]
+        samples, labels = samples + [("", "")] * 2, labels + [("", "")] * 2
+        yield (kind.key, rank, item[kind.score], *samples[0], *labels[0], *samples[1], *labels[1])
 
   def named(self, name_of: Optional[Callable[[int], str]], identity_name: Callable[[int], str],
             flipped: Optional[np.ndarray] = None, original_labels: Optional[np.ndarray] = None) -> "Findings":

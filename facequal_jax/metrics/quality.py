@@ -1,13 +1,17 @@
 """Intrinsic Quality: IQ = α · Consis + β · r̃ (β = 1 − α), and the report around it."""
 import dataclasses
+import hashlib
 import json
 import math
+import os
 from typing import Optional
 
+import jax
 import numpy as np
+from absl import logging
 from jax.sharding import Mesh
 
-from facequal_jax import checks, sharding
+from facequal_jax import checks, files, sharding
 from facequal_jax.errors import DataError
 from facequal_jax.knn.candidates import Neighbors
 from facequal_jax.knn.search import place, self_search
@@ -75,12 +79,40 @@ class IQReport:
     return json.dumps(self.to_dict(), indent=indent)
 
 
+def _search_key(embeddings: np.ndarray, k: int, precision: str) -> str:
+  """What a stored search answers: the evaluated rows' bytes, k and the precision (the other settings change
+  how the exact answer is found, not the answer)."""
+  digest = hashlib.sha256(np.ascontiguousarray(embeddings, np.float32).data)
+  digest.update(f"k={k};precision={precision};shape={embeddings.shape}".encode())
+  return digest.hexdigest()
+
+
+def _searched(placed, embeddings: np.ndarray, k: int, mesh, settings: SearchSettings,
+              search_cache: Optional[str]) -> Neighbors:
+  """The self k-NN of the rows, read from `search_cache` (an .npz path) when it holds this very search, else
+  computed and, on process 0, stored there atomically."""
+  if not search_cache:
+    return self_search(placed, k, mesh=mesh, settings=settings)
+  key = _search_key(embeddings, k, settings.precision)
+  if os.path.exists(search_cache):
+    with np.load(search_cache) as stored:
+      if str(stored["key"]) == key:
+        logging.info("k-NN search: reusing %s (the same rows, k and precision)", search_cache)
+        return Neighbors(stored["indices"], stored["scores"], int(stored["num_recomputed"]))
+  neighbors = self_search(placed, k, mesh=mesh, settings=settings)
+  if jax.process_index() == 0:
+    os.makedirs(os.path.dirname(os.path.abspath(search_cache)), exist_ok=True)
+    files.write_npz(search_cache, key=np.asarray(key), indices=neighbors.indices, scores=neighbors.scores,
+                    num_recomputed=np.asarray(neighbors.num_recomputed))
+  return neighbors
+
+
 def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, mesh: Optional[Mesh] = None,
                       settings: Optional[SearchSettings] = None, singletons: str = "exclude", subset_size: int = 0,
                       images_per_identity: int = 0, min_images: int = 2, seed: int = 0,
                       precision: Optional[str] = None, margin: Optional[int] = None, block: Optional[int] = None,
                       chunk_tiles: Optional[int] = None, symmetric: Optional[bool] = None,
-                      kernel: Optional[str] = None) -> IQReport:
+                      kernel: Optional[str] = None, search_cache: Optional[str] = None) -> IQReport:
   """Intrinsic Quality of a labelled embedding set.
 
   Args:
@@ -99,6 +131,9 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
       identity means k + 1).
     precision, margin, block, chunk_tiles, symmetric, kernel: override single
       fields of `settings`; invalid values raise a ValueError listing the valid ones.
+    search_cache: an .npz path: the k-NN search is stored there once done and reused by a later call on the
+      same rows with the same k and precision (the command's WORKDIR/search/neighbors.npz: a job stopped
+      after its search resumes past it).
 
   Returns:
     IQReport.
@@ -117,7 +152,7 @@ def intrinsic_quality(embeddings, labels, *, k: int = 10, alpha: float = 0.2, me
   mesh = mesh or sharding.make_mesh()
 
   placed = place(embeddings, mesh, settings, k)
-  neighbors = self_search(placed, k, mesh=mesh, settings=settings)
+  neighbors = _searched(placed, embeddings, k, mesh, settings, search_cache)
   spectrum = spectrum_lib.spectrum_of(placed, mesh)
 
   per_sample = consistency_lib.neighbor_consistency(neighbors.indices, labels)

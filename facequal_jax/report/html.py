@@ -41,7 +41,7 @@ HEADLINES = (
 
 MAX_TABLE_IDENTITIES = 2000  # rows of the per-identity table on the page
 SHOWN_ROWS = 20  # rows of a finding shown at first; "show all" reveals the rest the page holds
-PAGE_ROWS = 100  # rows of a finding the page holds (report.json has them all)
+PAGE_ROWS = 100  # rows of a finding the page holds (findings.csv has them all)
 
 _SCRIPT = """
 window.onerror = function () { document.body.dataset.errors = String(Number(document.body.dataset.errors) + 1); };
@@ -115,7 +115,7 @@ def _json_for_script(value) -> str:
 
 
 def _section(key: str, heading: str, items: Sequence[dict], columns: Sequence[str],
-             cells: Callable[[dict], List[str]], empty: str = "none found", full_list: str = "report.json") -> str:
+             cells: Callable[[dict], List[str]], empty: str = "none found", full_list: str = "findings.csv") -> str:
   """A list's section: heading with its count, then "showing N of M" and a table, or `empty`.
 
   The first `SHOWN_ROWS` rows show; the page holds up to `PAGE_ROWS`, revealed by "show all"; `full_list`
@@ -213,7 +213,8 @@ def _cleaning_sections(findings: Findings, decisions: Sequence, page: _Page) -> 
         + ([page.pictures(pair["examples"]) + " | " + page.other_pictures(pair["other_examples"],
                                                                           pair.get("other_files", []))]
            if images else []),
-        f"none found ({short} candidate pairs fell short of the thresholds; report.json lists them)"))
+        f"none found ({short} candidate pairs fell short of the thresholds; report.json lists them)",
+        full_list="report.json"))
   sections.append(_section(
       "decisions", "Decisions proposed (decisions.csv: edit it, then python -m facequal_jax.apply)", list(decisions),
       ["apply", "kind", "item", "action", "reason", "score"] + (["images"] if images else []),
