@@ -105,3 +105,21 @@ def test_to_json_has_the_documented_keys():
   for key in ("iq", "consistency", "effective_rank_normalized", "effective_rank", "rankme",
               "num_samples", "num_identities", "k", "alpha"):
     assert key in parsed
+
+
+def test_a_stored_search_is_reused_only_for_the_same_rows_k_and_precision(tmp_path, monkeypatch):
+  from facequal_jax.metrics import quality  # pylint: disable=import-outside-toplevel
+  rows, labels = clustered_gaussian(np.random.default_rng(8), 300, 16, clusters=20, spread=0.4)
+  stored = str(tmp_path / "search" / "neighbors.npz")
+  first = fq.intrinsic_quality(rows, labels, k=5, search_cache=stored)
+  searches = []
+  real_search = quality.self_search
+  monkeypatch.setattr(quality, "self_search", lambda *a, **kw: searches.append(1) or real_search(*a, **kw))
+  again = fq.intrinsic_quality(rows, labels, k=5, search_cache=stored, block=64)  # another tiling: same answer
+  assert not searches and again.iq == first.iq
+  np.testing.assert_array_equal(again.neighbors.indices, brute_force_knn(rows, 5, query_ids=np.arange(300))[0])
+  fq.intrinsic_quality(rows, labels, k=6, search_cache=stored)
+  moved = rows.copy()
+  moved[0] += 0.1
+  fq.intrinsic_quality(moved, labels, k=6, search_cache=stored)
+  assert len(searches) == 2  # another k, other rows: searched anew
