@@ -1,4 +1,5 @@
 """fq.knn against a float64 brute force, on 1, 2, 4 and 8 fake devices, both precisions."""
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -166,3 +167,52 @@ def test_scale_and_dtype_do_not_matter():
     got = fq.knn(variant, 5)
     agree = (got.indices == base.indices).mean()
     assert agree > (0.97 if variant.dtype == np.float16 else 0.999)
+
+
+def _top_k_by_hand(values, indices, k):
+  """Each row's best k of (value, index) pairs: value descending, then index ascending."""
+  order = np.lexsort((indices, -values), axis=1)[:, :k]
+  return np.take_along_axis(values, order, axis=1), np.take_along_axis(indices, order, axis=1)
+
+
+@pytest.mark.parametrize("case", ("few", "tied", "many"))
+@pytest.mark.parametrize("columns", (False, True))
+def test_selection_above_a_threshold_merges_to_the_exact_top_k(columns, case):
+  """A tile's candidates, selected with the threshold of the candidates already held, merge with those to the
+  top k of both together worked out by hand (ties by lower index), down each branch: few groups reach the
+  thresholds, holding few entries ("few") or, in some rows, 40 ("tied"); many groups ("many")."""
+  from facequal_jax.knn import selection  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(9)
+  k, first, group = 10, 5000, selection.GROUP
+  tile = np.round(rng.normal(size=(96, 1024)) * 4) / 8  # multiples of 1/8: ties everywhere
+  tile[50, :] = -np.inf  # a row with nothing to choose
+  held_values = -np.sort(-(1.5 + np.round(np.abs(rng.normal(size=(96, k))) * 4) / 8), axis=1)
+  if case == "tied":
+    tile[:32, 100:140] = 2.0 + np.arange(40) // 4 / 8  # rows 0-31: 40 entries in three groups, in tied fours
+  if case == "many":
+    held_values[64:] -= 4.0  # low thresholds: many groups reach them
+    held_values[90:] = -np.inf  # rows holding nothing yet
+  held_indices = np.where(held_values > -np.inf, np.arange(k) * 7 + 4999, selection.EMPTY_INDEX)
+  reaching = tile >= held_values[:, -1:]
+  groups = reaching.reshape(96, -1, group).any(axis=2).sum(axis=1).max()
+  assert (groups <= k) == (case != "many") and (reaching.sum(axis=1).max() > k) == (case != "few")
+  scores = tile.T if columns else tile
+  values, indices = selection.select_in_tile(jnp.asarray(scores, jnp.float32), jnp.int32(first), k,
+                                             jnp.asarray(held_values[:, -1], jnp.float32), columns)
+  merged = selection.merge(jnp.asarray(held_values, jnp.float32), jnp.asarray(held_indices, jnp.int32), values,
+                           indices, k)
+  want = _top_k_by_hand(np.c_[held_values, tile], np.c_[held_indices, first + np.tile(np.arange(1024), (96, 1))],
+                        k)
+  np.testing.assert_array_equal(np.asarray(merged[0]), want[0])
+  real = want[0] > -np.inf
+  np.testing.assert_array_equal(np.asarray(merged[1])[real], want[1][real])
+
+
+@pytest.mark.parametrize("precision,num_devices", [("float32", 1), ("float32", 8), ("bfloat16", 1)])
+@pytest.mark.parametrize("symmetric", (True, False))
+def test_exact_with_tiles_wide_enough_for_the_threshold_path(lattice_data, lattice_reference, precision,
+                                                             num_devices, symmetric):
+  rows = lattice_data["clustered"]
+  got = fq.knn(rows, 10, mesh=fq.make_mesh(num_devices), precision=precision, block=1024, symmetric=symmetric)
+  np.testing.assert_array_equal(got.indices, lattice_reference["clustered"][0][:, :10])
+  np.testing.assert_array_equal(got.scores, lattice_reference["clustered"][1][:, :10].astype(np.float32))

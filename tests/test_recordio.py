@@ -39,6 +39,21 @@ def test_face_pack_round_trip(tmp_path, faces):
   assert source.keys == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_grouped_stream_is_written_as_it_comes_with_its_header_and_identity_records(tmp_path, faces):
+  rec = str(tmp_path / "stream.rec")
+  grouped = sorted(faces, key=lambda face: face[0])
+  recordio.write_face_pack(rec, ((label, _png(image)) for label, image in grouped), count=len(grouped))
+  with recordio.RecordIOReader(rec) as reader:  # header: identity records at keys 7 … 9, each a key range
+    assert recordio.unpack(reader.read(0))[0].label.tolist() == [7.0, 10.0]
+    assert [recordio.unpack(reader.read(key))[0].label.tolist() for key in (7, 8, 9)] == [[1, 4], [4, 6], [6, 7]]
+  source = RecordIOSource(rec)
+  np.testing.assert_array_equal(source.labels, [0, 0, 0, 1, 1, 2])
+  for i, (_, image) in enumerate(grouped):
+    np.testing.assert_array_equal(np.asarray(decode(source.read(i))), image)
+  with pytest.raises(ValueError, match="grouped by label"):
+    recordio.write_face_pack(rec, ((label, _png(image)) for label, image in faces), count=len(faces))
+
+
 def _assembled_pack():
   """A pack built byte by byte from the format description, not with the writer.
 

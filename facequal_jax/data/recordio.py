@@ -26,7 +26,7 @@ range of image keys.
 import dataclasses
 import os
 import struct
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -87,6 +87,16 @@ def _parts(data: bytes) -> Sequence[bytes]:
   return parts
 
 
+def framed(data: bytes) -> bytes:
+  """One record as it lies in a `.rec` file: each part behind the magic and its length, padded to 4 bytes."""
+  parts = _parts(data)
+  out = []
+  for i, part in enumerate(parts):
+    cflag = 0 if len(parts) == 1 else (1 if i == 0 else (3 if i == len(parts) - 1 else 2))
+    out += [_MAGIC_BYTES, struct.pack("<I", cflag << 29 | len(part)), part, b"\0" * (-len(part) % 4)]
+  return b"".join(out)
+
+
 class RecordIOWriter:
   """Writes records to `path` and, if `idx_path` is given, their offsets to it (`append`: after what they hold)."""
 
@@ -103,11 +113,7 @@ class RecordIOWriter:
 
   def write(self, key: int, data: bytes) -> None:
     offset = self._file.tell()
-    parts = _parts(data)
-    for i, part in enumerate(parts):
-      cflag = 0 if len(parts) == 1 else (1 if i == 0 else (3 if i == len(parts) - 1 else 2))
-      self._file.write(_MAGIC_BYTES + struct.pack("<I", cflag << 29 | len(part)) + part)
-      self._file.write(b"\0" * (-len(part) % 4))
+    self._file.write(framed(data))
     if self._idx:
       self._idx.write(f"{key}\t{offset}\n")
 
@@ -226,29 +232,40 @@ def _read_index(idx_path: str, rec_size: int) -> dict:
   return offsets
 
 
-def write_face_pack(rec_path: str, samples: Sequence[Tuple[int, bytes]], idx_path: Optional[str] = None) -> None:
+def write_face_pack(rec_path: str, samples: Iterable[Tuple[int, bytes]], idx_path: Optional[str] = None,
+                    count: Optional[int] = None) -> None:
   """Writes an insightface-style pack: header record, images grouped by identity, identity records.
 
   Args:
     rec_path: output `.rec`; the index goes to `idx_path` (default: `.idx` beside it).
     samples: (integer label, encoded image bytes) pairs; they are stored grouped
       by label (stable order within a label).
+    count: with it, `samples` is a stream of `count` pairs already grouped by label (labels never decrease),
+      written as they come (a pack of millions of images is never held in memory); without it, a sequence
+      in any order.
   """
   idx_path = idx_path or os.path.splitext(rec_path)[0] + ".idx"
-  ordered = sorted(range(len(samples)), key=lambda i: samples[i][0])
-  labels = [samples[i][0] for i in ordered]
-  identities = sorted(set(labels))
-  first_identity_key = len(samples) + 1
+  if count is None:
+    samples = sorted(samples, key=lambda sample: sample[0])
+    count = len(samples)
+  first_identity_key = count + 1
+  starts = {}  # label → its first image key, in order
   with RecordIOWriter(rec_path, idx_path) as writer:
-    writer.write(0, pack(ImageHeader(2, [first_identity_key, first_identity_key + len(identities)]), b""))
-    for key, i in enumerate(ordered, 1):
-      writer.write(key, pack(ImageHeader(0, float(samples[i][0]), key), samples[i][1]))
-    starts = np.searchsorted(labels, identities)
-    ends = np.searchsorted(labels, identities, side="right")
-    for key, (start, end) in enumerate(zip(starts, ends), first_identity_key):
-      writer.write(key, pack(ImageHeader(2, [start + 1, end + 1]), b""))
-
-
+    writer.write(0, pack(ImageHeader(2, [0, 0]), b""))  # the header's place: rewritten once the identities are known
+    key = 0
+    for key, (label, payload) in enumerate(samples, 1):
+      if starts and label < next(reversed(starts)):
+        raise ValueError(f"write_face_pack: label {label} of image {key} comes after label {next(reversed(starts))}: "
+                         "a stream must be grouped by label")
+      starts.setdefault(label, key)
+      writer.write(key, pack(ImageHeader(0, float(label), key), payload))
+    if key != count:
+      raise ValueError(f"write_face_pack: {key} images, but count = {count}")
+    ends = list(starts.values())[1:] + [count + 1]
+    for identity_key, (start, end) in enumerate(zip(starts.values(), ends), first_identity_key):
+      writer.write(identity_key, pack(ImageHeader(2, [start, end]), b""))
+  with open(rec_path, "r+b") as rec:  # the same length as the placeholder: two float labels
+    rec.write(framed(pack(ImageHeader(2, [first_identity_key, first_identity_key + len(starts)]), b"")))
 def image_label(header: ImageHeader) -> int:
   """The identity of an image record: the scalar label, or the first of a vector."""
   value = header.label[0] if header.flag > 0 else header.label

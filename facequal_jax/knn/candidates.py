@@ -92,7 +92,8 @@ def rescore(q: jax.Array, x: jax.Array, positions: jax.Array, keep: jax.Array) -
   return jnp.where(keep, exact, -jnp.inf)
 
 
-def candidates(scores: jax.Array, first: jax.Array, keep: int, q: jax.Array, x: jax.Array, bf16: bool):
+def candidates(scores: jax.Array, first: jax.Array, keep: int, q: jax.Array, x: jax.Array, bf16: bool,
+               held=None, columns: bool = False):
   """The best `keep` columns of each row of a score tile, rescored in float32 in bf16 mode.
 
   Args:
@@ -102,11 +103,18 @@ def candidates(scores: jax.Array, first: jax.Array, keep: int, q: jax.Array, x: 
     keep: candidates per row.
     q, x: float32 unit rows of the tile's queries [Bq, d] and columns [Bd, d].
     bf16: whether `scores` came from bf16 operands (then float32 rescores ride along).
+    held: the running state these candidates will merge into (`empty_state`'s layout), or None: its last
+      candidates let most tiles skip the full selection (`selection.select_in_tile`).
+    columns: the candidates of each column of `scores` (whose row t is database row `first + t`), for the
+      symmetric search: then q [Bq, d] are the database rows and x [Bd, d] the queries.
 
   Returns:
-    (keys [Bq, keep], indices [Bq, keep]) plus, in bf16 mode, float32 rescores.
+    (keys [Bq, keep], indices [Bq, keep]) plus, in bf16 mode, float32 rescores ([Bd, keep] with `columns`).
   """
-  values, indices = selection.select_in_tile(scores, first, keep)
+  threshold = None if held is None else held[0][:, keep - 1]
+  values, indices = selection.select_in_tile(scores, first, keep, threshold, columns)
+  if columns:
+    q, x = x, q
   if not bf16:
     return values, indices
   return values, indices, rescore(q, x, indices - first, values > -jnp.inf)
@@ -183,7 +191,7 @@ def visit_tiles(queries, query_ids, state, database, database_first, *, query_ti
       columns = first + jnp.arange(database_tile, dtype=jnp.int32)
       excluded = (columns[None, :] == qid[:, None]) | (columns >= num_database)[None, :]
       scores = jnp.where(excluded, -jnp.inf, tile_scores(q, x, precision))
-      return merge_candidates(tile_state, candidates(scores, first, keep, q, x, bf16), keep)
+      return merge_candidates(tile_state, candidates(scores, first, keep, q, x, bf16, tile_state), keep)
 
     tile_state = lax.fori_loop(0, database.shape[0] // database_tile, database_tile_step, tile_state)
     return tuple(lax.dynamic_update_slice_in_dim(s, t, i * query_tile, axis=0) for s, t in zip(state, tile_state))

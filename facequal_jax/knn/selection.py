@@ -45,7 +45,93 @@ def _top_positions(scores: jax.Array, k: int):
   return values, positions
 
 
-def select_in_tile(scores: jax.Array, first_index: jax.Array, k: int):
+def _running_counts(hits: jax.Array) -> jax.Array:
+  """float32 [B, W]: how many of the first j + 1 entries of each row are hits (a product with a triangular
+  matrix: XLA's cumulative sum on CPU is a reduce-window, W times the work)."""
+  width = hits.shape[1]
+  upper = jnp.triu(jnp.ones((width, width), jnp.float32))
+  return lax.dot(hits.astype(jnp.float32), upper, precision=lax.Precision.HIGHEST,
+                 preferred_element_type=jnp.float32)
+
+
+def _first_hits(hits: jax.Array, k: int):
+  """(positions int32 [B, k] of the first k hits of each row [B, W] in order, bool [B, k] which slots hold one)."""
+  lands = hits[:, :, None] & (_running_counts(hits)[:, :, None] == jnp.arange(1, k + 1, dtype=jnp.float32))
+  positions = jnp.sum(jnp.where(lands, lax.broadcasted_iota(jnp.int32, lands.shape, 1), 0), axis=1)
+  return positions, jnp.any(lands, axis=1)
+
+
+def _sort_pairs(values: jax.Array, positions: jax.Array):
+  """A few (value, position) pairs per row [B, K], ordered value descending, position ascending, by counting."""
+  ahead = ((values[:, None, :] > values[:, :, None])
+           | ((values[:, None, :] == values[:, :, None]) & (positions[:, None, :] < positions[:, :, None])))
+  lands = ahead.sum(axis=2)[:, :, None] == jnp.arange(values.shape[1])
+  return (jnp.max(jnp.where(lands, values[:, :, None], -jnp.inf), axis=1),
+          jnp.min(jnp.where(lands, positions[:, :, None], EMPTY_INDEX), axis=1))
+
+
+def _grouped_maxima(scores: jax.Array, columns: bool):
+  """(group maxima float32 [R, W / GROUP], gather) for the rows of `scores` [B, T] (or its columns): `gather`
+  takes group numbers int32 [R, K] to their entries float32 [R, K · GROUP] and positions int32 [R, K · GROUP].
+  Columns are grouped by GROUP consecutive rows, so no [T, B] transpose of the tile is made."""
+  if columns:
+    grouped = scores.reshape(scores.shape[0] // GROUP, GROUP, scores.shape[1])
+    maxima = grouped.max(axis=1).T
+
+    def gather(groups):
+      entries = jnp.take_along_axis(grouped, groups.T[:, None, :], axis=0).transpose(2, 0, 1)
+      return entries, groups
+
+  else:
+    grouped = scores.reshape(scores.shape[0], scores.shape[1] // GROUP, GROUP)
+    maxima = grouped.max(axis=2)
+
+    def gather(groups):
+      return jnp.take_along_axis(grouped, groups[:, :, None], axis=1), groups
+
+  def entries_of(groups):
+    entries, groups = gather(groups)
+    positions = groups[:, :, None] * GROUP + jnp.arange(GROUP, dtype=jnp.int32)
+    return entries.reshape(groups.shape[0], -1), positions.reshape(groups.shape[0], -1)
+
+  return maxima, entries_of
+
+
+def _above_threshold(scores: jax.Array, threshold: jax.Array, k: int, columns: bool):
+  """Top-k positions of each row (column) of `scores` among entries that can beat `threshold` [R], or None.
+
+  Exact where every row has at most k groups whose maximum reaches its threshold (`_top_positions` is used
+  otherwise, by a `lax.cond` over the tile): those groups hold every entry >= threshold; the entries below it
+  rank after the k candidates the threshold came from. The groups are listed in order (a product with a
+  triangular matrix), their entries at or above the threshold too when there are at most k of them, and the
+  few found are sorted by counting — no top-k or sort of the wide rows.
+  """
+  maxima, entries_of = _grouped_maxima(scores, columns)
+
+  def few_groups():
+    groups, filled = _first_hits(maxima >= threshold[:, None], k)
+    entries, positions = entries_of(groups)
+    entries = jnp.where(jnp.repeat(filled, GROUP, axis=1), entries, -jnp.inf)
+    hits = entries >= threshold[:, None]
+
+    def few_entries():
+      found, kept = _first_hits(hits, k)
+      values = jnp.where(kept, jnp.take_along_axis(entries, found, axis=1), -jnp.inf)
+      return _sort_pairs(values, jnp.where(kept, jnp.take_along_axis(positions, found, axis=1), EMPTY_INDEX))
+
+    def many_entries():  # groups in ascending order: top_k's lower-first ties keep lower positions first
+      values, within = lax.top_k(entries, k)
+      return values, jnp.take_along_axis(positions, within, axis=1)
+
+    return lax.cond(jnp.max(hits.sum(axis=1)) <= k, few_entries, many_entries)
+
+  def many_groups():
+    return _top_positions(scores.T if columns else scores, k)
+
+  return lax.cond(jnp.max((maxima >= threshold[:, None]).sum(axis=1)) <= k, few_groups, many_groups)
+
+
+def select_in_tile(scores: jax.Array, first_index: jax.Array, k: int, threshold=None, columns: bool = False):
   """Top-k of each row of one score tile whose columns are consecutive rows.
 
   Args:
@@ -53,6 +139,11 @@ def select_in_tile(scores: jax.Array, first_index: jax.Array, k: int):
       that must never be chosen are -inf.
     first_index: int32 scalar, the global row index of column 0.
     k: number to keep, k <= T.
+    threshold: optional float32 [B] (or [T] with `columns`): the last of the k candidates each row already
+      holds (-inf while it holds fewer). Entries below it cannot enter, so where every row has at most k groups
+      reaching it (most tiles, once the candidates are good) the selection works on those groups alone. The
+      result merges with those candidates to the same top-k either way.
+    columns: select down the columns of `scores` instead (the rows of its transpose), for the symmetric search.
 
   Returns:
     (scores, indices): float32 [B, k] descending and int32 [B, k] global row
@@ -60,7 +151,11 @@ def select_in_tile(scores: jax.Array, first_index: jax.Array, k: int):
   """
   # Lower positions come first among equal values, and positions increase with
   # the global index inside a tile, so this is the exact order.
-  values, positions = _top_positions(scores, k)
+  width = scores.shape[0] if columns else scores.shape[1]
+  if threshold is None or width % GROUP or width < 4 * k * GROUP:
+    values, positions = _top_positions(scores.T if columns else scores, k)
+  else:
+    values, positions = _above_threshold(scores, threshold, k, columns)
   indices = jnp.where(values == -jnp.inf, EMPTY_INDEX, first_index + positions.astype(jnp.int32))
   return values, indices
 

@@ -75,9 +75,9 @@ def _visit(own, travelling, home, away, step, first_tile, *, tiles_per_call, til
     excluded = ((row_ids[:, None] == column_ids[None, :]) | (row_ids >= num_rows)[:, None]
                 | (column_ids >= num_rows)[None, :])
     scores = jnp.where(excluded, -jnp.inf, tile_scores(q, x, precision))
-    row_state = merge_candidates(row_state, candidates(scores, column_first, keep, q, x, bf16), keep)
+    row_state = merge_candidates(row_state, candidates(scores, column_first, keep, q, x, bf16, row_state), keep)
     if column_state is not None:
-      found = candidates(scores.T, row_first, keep, x, q, bf16)
+      found = candidates(scores, row_first, keep, q, x, bf16, column_state, columns=True)
       column_state = merge_candidates(column_state, found, keep)
     return row_state, column_state
 
