@@ -98,37 +98,39 @@ def _grouped_maxima(scores: jax.Array, columns: bool):
 
 
 def _above_threshold(scores: jax.Array, threshold: jax.Array, k: int, columns: bool):
-  """Top-k positions of each row (column) of `scores` among entries that can beat `threshold` [R], or None.
+  """Top-k positions of each row (column) of `scores` among the entries that can beat `threshold` [R].
 
-  Exact where every row has at most k groups whose maximum reaches its threshold (`_top_positions` is used
-  otherwise, by a `lax.cond` over the tile): those groups hold every entry >= threshold; the entries below it
-  rank after the k candidates the threshold came from. The groups are listed in order (a product with a
-  triangular matrix), their entries at or above the threshold too when there are at most k of them, and the
-  few found are sorted by counting — no top-k or sort of the wide rows.
+  Both stages of `_top_positions` work on small arrays here, and each takes a shortcut where the threshold
+  allows it (decided for the whole tile, by a `lax.cond` on those small arrays): the groups are the ones whose
+  maximum reaches the threshold, listed in order (a product with a triangular matrix) — when no row has more
+  than k of them; else the k groups with the largest maxima. Of their entries, those reaching the threshold
+  are listed the same way and sorted by counting — when the groups were listed and no row has more than k
+  such entries; else the top k of the k · GROUP entries. Exact either way: the listed groups hold every entry
+  >= threshold, and the entries below it rank after the k candidates the threshold came from.
   """
   maxima, entries_of = _grouped_maxima(scores, columns)
+  reaching = maxima >= threshold[:, None]
+  few_groups = jnp.max(reaching.sum(axis=1)) <= k
 
-  def few_groups():
-    groups, filled = _first_hits(maxima >= threshold[:, None], k)
-    entries, positions = entries_of(groups)
-    entries = jnp.where(jnp.repeat(filled, GROUP, axis=1), entries, -jnp.inf)
-    hits = entries >= threshold[:, None]
+  def ranked_groups():
+    _, groups = lax.top_k(maxima, k)
+    return _sort_small(groups), jnp.ones(groups.shape, bool)
 
-    def few_entries():
-      found, kept = _first_hits(hits, k)
-      values = jnp.where(kept, jnp.take_along_axis(entries, found, axis=1), -jnp.inf)
-      return _sort_pairs(values, jnp.where(kept, jnp.take_along_axis(positions, found, axis=1), EMPTY_INDEX))
+  groups, filled = lax.cond(few_groups, lambda: _first_hits(reaching, k), ranked_groups)
+  entries, positions = entries_of(groups)
+  entries = jnp.where(jnp.repeat(filled, GROUP, axis=1), entries, -jnp.inf)
+  hits = entries >= threshold[:, None]
 
-    def many_entries():  # groups in ascending order: top_k's lower-first ties keep lower positions first
-      values, within = lax.top_k(entries, k)
-      return values, jnp.take_along_axis(positions, within, axis=1)
+  def few_entries():
+    found, kept = _first_hits(hits, k)
+    values = jnp.where(kept, jnp.take_along_axis(entries, found, axis=1), -jnp.inf)
+    return _sort_pairs(values, jnp.where(kept, jnp.take_along_axis(positions, found, axis=1), EMPTY_INDEX))
 
-    return lax.cond(jnp.max(hits.sum(axis=1)) <= k, few_entries, many_entries)
+  def many_entries():  # groups in ascending order: top_k's lower-first ties keep lower positions first
+    values, within = lax.top_k(entries, k)
+    return values, jnp.take_along_axis(positions, within, axis=1)
 
-  def many_groups():
-    return _top_positions(scores.T if columns else scores, k)
-
-  return lax.cond(jnp.max((maxima >= threshold[:, None]).sum(axis=1)) <= k, few_groups, many_groups)
+  return lax.cond(few_groups & (jnp.max(hits.sum(axis=1)) <= k), few_entries, many_entries)
 
 
 def select_in_tile(scores: jax.Array, first_index: jax.Array, k: int, threshold=None, columns: bool = False):
