@@ -33,10 +33,12 @@ def test_the_product_never_imports_the_research():
 
 
 def test_the_product_stays_small():
-  """The product without the research: about 7,500 lines (7,406 when the research moved out; 7,613 with the
-  suspicion score, the copy check and the weak-evidence and name checks added since)."""
+  """The product without the research: under 8,000 lines (7,406 when the research moved out; 7,613 with the
+  suspicion score, the copy check and the weak-evidence and name checks; 7,831 with every finding kept, the
+  stored search, the threshold selection of the k-NN tiles, the streamed pack writer and the bfloat16 face
+  network)."""
   lines = sum(len(open(path).readlines()) for path in _product_modules())
-  assert lines <= 7700, lines
+  assert lines <= 8000, lines
 
 
 def _layout_paths():
