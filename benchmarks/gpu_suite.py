@@ -208,8 +208,9 @@ def projection(rows: list) -> list:
       lines.append(f"- {row.part}: {images:,} at {row.rate:,.0f}/s = {images / row.rate / 3600:.1f} h")
     elif row.part.startswith(("fq.knn", "fq.streaming_knn", "command: diagnostics", "command: report")):
       power = 1 if row.part.startswith("command") else 2
+      grows = "N²" if power == 2 else "N"
       lines.append(f"- {row.part}: {row.seconds:.1f} s at {row.count:,} → "
-                   f"{row.seconds * (images / row.count) ** power / 3600:.1f} h at 42 M (∝ N{'²' if power == 2 else ''})")
+                   f"{row.seconds * (images / row.count) ** power / 3600:.1f} h at 42 M (∝ {grows})")
   return lines
 
 

@@ -188,8 +188,8 @@ def test_near_black_faces_are_low_information_not_duplicates(network, tmp_path):
 @shared_data.needs("orl_faces")
 def test_bfloat16_descriptors_agree_with_float32_and_rank_the_same(network):
   """The same ORL chips through the bfloat16 network: every descriptor within cosine 0.999 of float32's, faces
-  identified by their nearest neighbour the same but for at most one (a near tie); and another fingerprint (its embeddings are other
-  numbers)."""
+  identified by their nearest neighbour the same but for at most one (a near tie); and another fingerprint
+  (its embeddings are other numbers)."""
   source = ImageFolderSource(shared_data.path("orl_faces"))
   rows = range(0, len(source), 4)
   chips = np.stack([np.asarray(Image.open(io.BytesIO(source.read(i))).convert("RGB").resize((150, 150)))

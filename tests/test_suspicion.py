@@ -9,8 +9,8 @@ from facequal_jax.metrics import suspicion as suspicion_lib
 def _by_hand(embeddings, labels, indices, scores):
   """Every sample's terms worked out one by one, in float64: the leave-one-out centroid of its identity, every
   other identity's centroid (the nearest and the mean of the next four; how far the nearest stands above them
-  counts up to how much nearer it is than the own centroid), the weighted vote of its neighbours, and whether the two identities' centroids are
-  farther apart than the median of its identity's leave-one-out cosines."""
+  counts up to how much nearer it is than the own centroid), the weighted vote of its neighbours, and whether
+  the two identities' centroids are farther apart than the median of its identity's leave-one-out cosines."""
   unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   identities = np.unique(labels)
   centroids = {z: unit[labels == z].sum(0) / np.linalg.norm(unit[labels == z].sum(0)) for z in identities}

@@ -98,7 +98,8 @@ KINDS = (
                                     f"{item['robust_z']:.2f}"], _one_face, "image", "robust_z"),
     FindingKind("low_information", "near-uniform face", "near-uniform faces",
                 "Near-uniform faces, too little to recognise", ("sample",), (), ("sample", "pixel standard deviation"),
-                lambda item, view: [view.name(item["sample"]), f"{item['pixel_std']:.2f}"], _one_face, "image", "pixel_std"),
+                lambda item, view: [view.name(item["sample"]), f"{item['pixel_std']:.2f}"], _one_face, "image",
+                "pixel_std"),
 )
 
 

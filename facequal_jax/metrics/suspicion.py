@@ -40,7 +40,7 @@ from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics.centroids import CHUNK, identity_sums
 
 VOTE_WEIGHT, DISTINCT_WEIGHT, RUNNERS_UP = 0.25, 2.0, 4
-SUSPECT_SCORE = 0.3  # the suspect list's threshold (precision 0.97, recall 0.99 on LFW-dev with 10 % of the faces moved)
+SUSPECT_SCORE = 0.3  # the suspect list's threshold (precision 0.97, recall 0.99 on LFW-dev, 10 % of the faces moved)
 
 
 @dataclasses.dataclass(frozen=True)
