@@ -9,7 +9,7 @@ from facequal_jax.metrics import suspicion as suspicion_lib
 def _by_hand(embeddings, labels, indices, scores):
   """Every sample's terms worked out one by one, in float64: the leave-one-out centroid of its identity, every
   other identity's centroid (the nearest and the mean of the next four; how far the nearest stands above them
-  counts up to how much nearer it is than the own centroid), the weighted vote of its neighbours, and whether
+  counts where it is nearer than the own centroid), the weighted vote of its neighbours, and whether
   the two identities' centroids are farther apart than the median of its identity's leave-one-out cosines."""
   unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   identities = np.unique(labels)
@@ -24,8 +24,8 @@ def _by_hand(embeddings, labels, indices, scores):
     weights = np.maximum(scores[i], 0)
     vote = weights[labels[indices[i]] == labels[i]].sum() / weights.sum()
     nearer = others[suggested] - own
-    out.append((nearer + 0.25 * (1 - vote) + 2 * min(others[suggested] - runner, max(nearer, 0)), suggested, own,
-                others[suggested], vote))
+    out.append((nearer + 0.25 * (1 - vote) + (2 * (others[suggested] - runner) if nearer > 0 else 0), suggested,
+                own, others[suggested], vote))
   own_of = {z: [row[2] for row, label in zip(out, labels) if label == z] for z in identities}
   typical = {z: np.nanmedian(own) if np.isfinite(own).any() else np.inf for z, own in own_of.items()}  # no own: +inf
   return [row + (centroids[labels[i]] @ centroids[row[1]] < typical[labels[i]],) for i, row in enumerate(out)]

@@ -6,15 +6,14 @@ For sample i of identity y, with unit embeddings e and unit identity centroids:
   other_i  = max over z ≠ y of cos(e_i, centroid of z)       (an exact k-NN search over the centroids)
   runner_i = the mean cosine of e_i to the next RUNNERS_UP nearest other centroids
   vote_i   = the similarity-weighted share of i's k nearest neighbours labelled y (negative cosines count 0)
-  score_i  = other_i − own_i + VOTE_WEIGHT · (1 − vote_i)
-             + DISTINCT_WEIGHT · min(other_i − runner_i, max(other_i − own_i, 0))
+  score_i  = other_i − own_i + VOTE_WEIGHT · (1 − vote_i) + DISTINCT_WEIGHT · (other_i − runner_i) · [other_i > own_i]
 
 A face filed under the wrong identity sits near its true identity's centroid and far from the one it is
 filed under, its neighbours are not of its label, and it is near that one other identity in particular, not
 vaguely near many: all four terms point the same way. A hard photo of the right person (profile, head down)
 is far from its own centroid too, but no nearer one other identity than several — the last term is what
-tells them apart (hubness, corrected as CSLS does for word translation). It counts only as far as the face
-is nearer that identity than its own: a face nearer its own centroid than any other is not lifted onto the
+tells them apart (hubness, corrected as CSLS does for word translation). It counts only where the face is
+nearer that identity than its own: a face nearer its own centroid than any other is not lifted onto the
 list because one other centroid stands out (a 2-image identity left holding a single face of another person
 has a "centroid" that is that face: every face of that person stands out near it). The centroid terms rank across
 identities of any size (a sample of a 4-image identity is judged as well as one of 400); the vote separates
@@ -114,5 +113,5 @@ def suspicion(embeddings: np.ndarray, labels: np.ndarray, indices: np.ndarray, s
   known = np.isfinite(other)
   nearer = other[known] - own[known]
   score[known] = (nearer + VOTE_WEIGHT * (1.0 - vote[known])
-                  + DISTINCT_WEIGHT * np.minimum(other[known] - runner[known], np.maximum(nearer, 0.0)))
+                  + DISTINCT_WEIGHT * (other[known] - runner[known]) * (nearer > 0))
   return Suspicion(score, suggested, own, other, runner, vote, separable)
