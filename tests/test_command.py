@@ -63,8 +63,9 @@ def test_npz_embeddings_on_a_subset(tmp_path):
 
 def test_compare_ranks_files_by_iq(tmp_path):
   rows, labels = clustered_gaussian(np.random.default_rng(5), 1200, 16, clusters=60, spread=0.5)
-  noisy = labels.copy()
-  noisy[::5] = (noisy[::5] + 1) % 60  # 20 % of the labels moved to another identity
+  noisy, rng = labels.copy(), np.random.default_rng(6)
+  moved_rows = rng.permutation(1200)[:240]  # 20 % of the labels moved to another identity at random
+  noisy[moved_rows] = (noisy[moved_rows] + rng.integers(1, 60, 240)) % 60
   np.savez(tmp_path / "clean.npz", embeddings=rows, labels=labels)
   np.savez(tmp_path / "noisy.npz", embeddings=rows, labels=noisy)
   output = _finish(_run([f"--workdir={tmp_path / 'out'}", "--config.diagnostics.max_items=25", "--compare=" + ",".join(
@@ -86,8 +87,7 @@ def test_compare_ranks_files_by_iq(tmp_path):
                   if row.kind == "sample"]
   assert sorted(int(row.item) for row in rows_decided) == sorted(suspects)  # every suspect has its row
   dropped = [int(row.item) for row in rows_decided if row.apply]
-  print(len(dropped), moved[dropped].mean(), moved[dropped].sum() / moved.sum())
-  assert moved[dropped].mean() >= 0.95 and moved[dropped].sum() >= 0.9 * moved.sum()
+  assert moved[dropped].mean() >= 0.95 and moved[dropped].sum() >= 0.95 * moved.sum()
 
 
 def test_compared_data_sets_get_distinct_short_names():
