@@ -5,6 +5,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from facequal_jax.data.preprocess import decode
+
 REGION = 176  # side of the central region kept of each photo (the face and some margin)
 
 
@@ -13,8 +15,7 @@ def central_regions(source) -> np.ndarray:
   when it is smaller."""
   regions = np.empty((len(source), REGION, REGION, 3), np.uint8)
   for i in range(len(source)):
-    data = source.read(i)
-    image = (Image.open(io.BytesIO(data)) if isinstance(data, bytes) else Image.fromarray(data)).convert("RGB")
+    image = decode(source.read(i)).convert("RGB")
     if min(image.size) < REGION:
       image = image.resize((REGION, REGION))
     left, top = (image.size[0] - REGION) // 2, (image.size[1] - REGION) // 2

@@ -249,15 +249,16 @@ def write_face_pack(rec_path: str, samples: Iterable[Tuple[int, bytes]], idx_pat
     samples = sorted(samples, key=lambda sample: sample[0])
     count = len(samples)
   first_identity_key = count + 1
-  starts = {}  # label → its first image key, in order
+  starts, previous = {}, None  # label → its first image key, in order; the last label written
   with RecordIOWriter(rec_path, idx_path) as writer:
     writer.write(0, pack(ImageHeader(2, [0, 0]), b""))  # the header's place: rewritten once the identities are known
     key = 0
     for key, (label, payload) in enumerate(samples, 1):
-      if starts and label < next(reversed(starts)):
-        raise ValueError(f"write_face_pack: label {label} of image {key} comes after label {next(reversed(starts))}: "
+      if previous is not None and label < previous:
+        raise ValueError(f"write_face_pack: label {label} of image {key} comes after label {previous}: "
                          "a stream must be grouped by label")
       starts.setdefault(label, key)
+      previous = label
       writer.write(key, pack(ImageHeader(0, float(label), key), payload))
     if key != count:
       raise ValueError(f"write_face_pack: {key} images, but count = {count}")
