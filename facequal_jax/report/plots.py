@@ -55,7 +55,9 @@ def spectrum(eigenvalues: np.ndarray, effective_rank: float, title: str, width: 
   marker = sx(min(effective_rank, len(values)) - 1)
   parts.append(f'<line class="effective-rank" x1="{marker:.1f}" y1="{y1}" x2="{marker:.1f}" y2="{y0}" '
                f'stroke="#d62728" stroke-dasharray="4 3"/>')
-  parts.append(f'<text x="{marker + 4:.1f}" y="{y1 + 12}" fill="#d62728">effective rank {effective_rank:.1f}</text>')
+  right_half = marker > (x0 + x1) / 2  # the label sits on the side of the marker with room for it
+  parts.append(f'<text x="{marker + (-4 if right_half else 4):.1f}" y="{y1 + 12}" fill="#d62728" '
+               f'text-anchor="{"end" if right_half else "start"}">effective rank {effective_rank:.1f}</text>')
   for i in (0, len(values) - 1):
     parts.append(f'<text x="{sx(i):.1f}" y="{y0 + 12}" text-anchor="middle">{i + 1}</text>')
   parts.append("</svg>")
