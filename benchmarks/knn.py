@@ -38,6 +38,8 @@ _JSON_OUT = flags.DEFINE_string("json_out", None, "Optional JSON file for the ro
 _VERIFY_N = flags.DEFINE_integer("verify_n", 0, "If > 0: first check every exact path against a float64 brute force "
                                  "on this many clustered rows with duplicates, for each k and d.")
 _VERIFY_KS = flags.DEFINE_list("verify_ks", None, "k values of the check (default: --ks).")
+_REPEATS = flags.DEFINE_integer("repeats", 1, "Timed runs of each path, taken in turns (path A, path B, A, B, …) "
+                                "so that a shared machine's slow spells fall on both; the table gives the median.")
 _BUDGET = flags.DEFINE_float("budget_s", 0.0, "If > 0: skip a path at a size when its time at the previous size, "
                              "scaled by (N / N_prev)², exceeds this many seconds.")
 
@@ -218,7 +220,7 @@ def main(argv):
     for d in map(int, _DIMS.value):
       x = np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)
       for k in map(int, _KS.value):
-        exact = None
+        exact, timed = None, {}
         for name in _PATHS.value:
           if (name, d, k) in last_seconds and _BUDGET.value:
             previous_n, previous_seconds = last_seconds[name, d, k]
@@ -231,10 +233,18 @@ def main(argv):
             with PeakMemory() as memory:
               start = time.perf_counter()
               indices = PATHS[name](x, k)
-              seconds = time.perf_counter() - start
+              first_seconds = time.perf_counter() - start
           except Exception as error:  # pylint: disable=broad-except  (one broken path must not end the table)
             print(f"{name:<20}{n:>10,}  failed: {type(error).__name__}: {str(error)[:300]}", flush=True)
             continue
+          timed[name] = (memory, indices, [first_seconds])
+        for _ in range(_REPEATS.value - 1):
+          for name, (_, _, seconds) in timed.items():
+            start = time.perf_counter()
+            PATHS[name](x, k)
+            seconds.append(time.perf_counter() - start)
+        for name, (memory, indices, all_seconds) in timed.items():
+          seconds = float(np.median(all_seconds))
           if exact is None and name in EXACT_REFERENCES:
             exact = indices
           recall = (float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(indices, exact)])) / k
@@ -246,7 +256,9 @@ def main(argv):
           rows.append(row)
           last_seconds[name, d, k] = (n, seconds)
           print(f"{name:<20}{n:>10,}{d:>5}{k:>5}{seconds:>10.2f}{tflops:>9.3f}{tflops / reference:>9.2f}"
-                f"{memory.peak:>10.2f}{recall:>8.4f}", flush=True)
+                f"{memory.peak:>10.2f}{recall:>8.4f}"
+                + (f"  (median of {len(all_seconds)}: {min(all_seconds):.2f}–{max(all_seconds):.2f} s)"
+                   if len(all_seconds) > 1 else ""), flush=True)
   if _JSON_OUT.value:
     with open(_JSON_OUT.value, "w") as f:
       json.dump({"ceiling_tflops": ceiling, "rows": rows}, f, indent=2)

@@ -175,27 +175,29 @@ def _top_k_by_hand(values, indices, k):
   return np.take_along_axis(values, order, axis=1), np.take_along_axis(indices, order, axis=1)
 
 
-@pytest.mark.parametrize("case", ("few", "tied", "many"))
+@pytest.mark.parametrize("case", ("few", "some", "tied", "many"))
 @pytest.mark.parametrize("columns", (False, True))
 def test_selection_above_a_threshold_merges_to_the_exact_top_k(columns, case):
   """A tile's candidates, selected with the threshold of the candidates already held, merge with those to the
-  top k of both together worked out by hand (ties by lower index), down each branch: few groups reach the
-  thresholds, holding few entries ("few") or, in some rows, 40 ("tied"); many groups ("many")."""
+  top k of both together worked out by hand (ties by lower index), down each branch: at most k entries reach
+  the thresholds in every row ("few"); at most 4 k ("some"); more, in rows holding little yet ("many": the
+  threshold is raised from the tile itself), or tied so that raising it still leaves more ("tied")."""
   from facequal_jax.knn import selection  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(9)
-  k, first, group = 10, 5000, selection.GROUP
+  k, first = 10, 5000
   tile = np.round(rng.normal(size=(96, 1024)) * 4) / 8  # multiples of 1/8: ties everywhere
   tile[50, :] = -np.inf  # a row with nothing to choose
   held_values = -np.sort(-(1.5 + np.round(np.abs(rng.normal(size=(96, k))) * 4) / 8), axis=1)
+  planted = {"some": 20, "tied": 48}.get(case, 0)
+  tile[:32, 100:100 + planted] = 2.0 + np.arange(planted) // 4 / 8  # rows 0-31: entries in tied fours
   if case == "tied":
-    tile[:32, 100:140] = 2.0 + np.arange(40) // 4 / 8  # rows 0-31: 40 entries in three groups, in tied fours
+    tile[:32, 100 + planted:] = 2.0  # and the rest of those rows level with the lowest of them
   if case == "many":
-    held_values[64:] -= 4.0  # low thresholds: many groups reach them
+    held_values[64:] -= 4.0  # low thresholds: many entries reach them
     held_values[90:] = -np.inf  # rows holding nothing yet
   held_indices = np.where(held_values > -np.inf, np.arange(k) * 7 + 4999, selection.EMPTY_INDEX)
-  reaching = tile >= held_values[:, -1:]
-  groups = reaching.reshape(96, -1, group).any(axis=2).sum(axis=1).max()
-  assert (groups <= k) == (case != "many") and (reaching.sum(axis=1).max() > k) == (case != "few")
+  most = ((tile >= held_values[:, -1:]) & (tile > -np.inf)).sum(axis=1).max()
+  assert {"few": most <= k, "some": k < most <= 4 * k}.get(case, most > 4 * k)
   scores = tile.T if columns else tile
   values, indices = selection.select_in_tile(jnp.asarray(scores, jnp.float32), jnp.int32(first), k,
                                              jnp.asarray(held_values[:, -1], jnp.float32), columns)

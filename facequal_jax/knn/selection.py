@@ -45,22 +45,6 @@ def _top_positions(scores: jax.Array, k: int):
   return values, positions
 
 
-def _running_counts(hits: jax.Array) -> jax.Array:
-  """float32 [B, W]: how many of the first j + 1 entries of each row are hits (a product with a triangular
-  matrix: XLA's cumulative sum on CPU is a reduce-window, W times the work)."""
-  width = hits.shape[1]
-  upper = jnp.triu(jnp.ones((width, width), jnp.float32))
-  return lax.dot(hits.astype(jnp.float32), upper, precision=lax.Precision.HIGHEST,
-                 preferred_element_type=jnp.float32)
-
-
-def _first_hits(hits: jax.Array, k: int):
-  """(positions int32 [B, k] of the first k hits of each row [B, W] in order, bool [B, k] which slots hold one)."""
-  lands = hits[:, :, None] & (_running_counts(hits)[:, :, None] == jnp.arange(1, k + 1, dtype=jnp.float32))
-  positions = jnp.sum(jnp.where(lands, lax.broadcasted_iota(jnp.int32, lands.shape, 1), 0), axis=1)
-  return positions, jnp.any(lands, axis=1)
-
-
 def _sort_pairs(values: jax.Array, positions: jax.Array):
   """A few (value, position) pairs per row [B, K], ordered value descending, position ascending, by counting."""
   ahead = ((values[:, None, :] > values[:, :, None])
@@ -70,67 +54,100 @@ def _sort_pairs(values: jax.Array, positions: jax.Array):
           jnp.min(jnp.where(lands, positions[:, :, None], EMPTY_INDEX), axis=1))
 
 
-def _grouped_maxima(scores: jax.Array, columns: bool):
-  """(group maxima float32 [R, W / GROUP], gather) for the rows of `scores` [B, T] (or its columns): `gather`
-  takes group numbers int32 [R, K] to their entries float32 [R, K · GROUP] and positions int32 [R, K · GROUP].
-  Columns are grouped by GROUP consecutive rows, so no [T, B] transpose of the tile is made."""
+def _hit_words(hits: jax.Array, columns: bool) -> jax.Array:
+  """The hits of each row of `hits` bool [B, T] (each column with `columns`) as bits: uint32 [R, W / GROUP],
+  bit b of word w set when position GROUP · w + b is a hit. One pass over the tile; no transpose is made."""
+  weights = jnp.left_shift(jnp.uint32(1), jnp.arange(GROUP, dtype=jnp.uint32))
   if columns:
-    grouped = scores.reshape(scores.shape[0] // GROUP, GROUP, scores.shape[1])
-    maxima = grouped.max(axis=1).T
+    grouped = hits.reshape(hits.shape[0] // GROUP, GROUP, hits.shape[1])
+    return jnp.sum(jnp.where(grouped, weights[:, None], jnp.uint32(0)), axis=1, dtype=jnp.uint32).T
+  grouped = hits.reshape(hits.shape[0], hits.shape[1] // GROUP, GROUP)
+  return jnp.sum(jnp.where(grouped, weights, jnp.uint32(0)), axis=2, dtype=jnp.uint32)
 
-    def gather(groups):
-      entries = jnp.take_along_axis(grouped, groups.T[:, None, :], axis=0).transpose(2, 0, 1)
-      return entries, groups
 
-  else:
-    grouped = scores.reshape(scores.shape[0], scores.shape[1] // GROUP, GROUP)
-    maxima = grouped.max(axis=2)
+def _first_set_bits(words: jax.Array, count: int):
+  """(positions int32 [R, count] of the first `count` set bits of each row of `words` uint32 [R, Wd] in
+  ascending order, bool [R, count] which slots hold one). By counting: bits per word, their running sum (a
+  product with a triangular matrix: exact in float32 for these small counts), the word each slot falls in (a
+  binary search of the running sums), and the set bit of the right rank inside that word."""
+  per_word = lax.population_count(words).astype(jnp.float32)
+  num_words = words.shape[1]
+  upper = jnp.triu(jnp.ones((num_words, num_words), jnp.float32))
+  through = lax.dot(per_word, upper, precision=lax.Precision.HIGHEST, preferred_element_type=jnp.float32)
+  slot = jnp.broadcast_to(jnp.arange(count, dtype=jnp.float32), (words.shape[0], count))
+  word = jnp.zeros(slot.shape, jnp.int32)  # [R, count]: how many words lie wholly before the slot
+  step = 1 << (num_words.bit_length() - 1)
+  while step:  # a binary search of the running sums; each step kept whole (fused, XLA would redo the earlier ones)
+    ahead = jnp.minimum(word + step, num_words)
+    reached = jnp.take_along_axis(through, ahead - 1, axis=1, mode="promise_in_bounds") <= slot
+    word = lax.optimization_barrier(jnp.where(reached, ahead, word))
+    step >>= 1
+  filled = slot < through[:, -1:]
+  word = jnp.minimum(word, num_words - 1)
+  at = lambda values: jnp.take_along_axis(values, word, axis=1, mode="promise_in_bounds")
+  rank = slot - (at(through) - at(per_word))
+  bits = at(words)[:, :, None]  # [R, count, 1]
+  below = jnp.left_shift(jnp.uint32(1), jnp.arange(GROUP, dtype=jnp.uint32)) - jnp.uint32(1)
+  is_set = (jnp.right_shift(bits, jnp.arange(GROUP, dtype=jnp.uint32)) & jnp.uint32(1)) == 1
+  lands = is_set & (lax.population_count(bits & below).astype(jnp.float32) == rank[:, :, None])
+  within = jnp.sum(jnp.where(lands, jnp.arange(GROUP, dtype=jnp.int32), 0), axis=2)
+  return word * GROUP + within, filled
 
-    def gather(groups):
-      return jnp.take_along_axis(grouped, groups[:, :, None], axis=1), groups
 
-  def entries_of(groups):
-    entries, groups = gather(groups)
-    positions = groups[:, :, None] * GROUP + jnp.arange(GROUP, dtype=jnp.int32)
-    return entries.reshape(groups.shape[0], -1), positions.reshape(groups.shape[0], -1)
-
-  return maxima, entries_of
+def _tile_bound(scores: jax.Array, k: int, columns: bool) -> jax.Array:
+  """float32 [R]: a value the k-th best entry of each row (column) of `scores` [B, T] is sure to reach — the
+  k-th largest of the maxima of 4 k disjoint runs of its entries (k distinct entries reach it)."""
+  if columns:
+    scores = scores.T
+  rows, width = scores.shape
+  run = -(-width // (4 * k))
+  padded = jnp.pad(scores, ((0, 0), (0, run * 4 * k - width)), constant_values=-jnp.inf)
+  return lax.top_k(jnp.max(padded.reshape(rows, 4 * k, run), axis=2), k)[0][:, -1]
 
 
 def _above_threshold(scores: jax.Array, threshold: jax.Array, k: int, columns: bool):
-  """Top-k positions of each row (column) of `scores` among the entries that can beat `threshold` [R].
+  """Top-k (values, positions) of each row (column) of `scores` among the entries that can beat `threshold` [R].
 
-  Both stages of `_top_positions` work on small arrays here, and each takes a shortcut where the threshold
-  allows it (decided for the whole tile, by a `lax.cond` on those small arrays): the groups are the ones whose
-  maximum reaches the threshold, listed in order (a product with a triangular matrix) — when no row has more
-  than k of them; else the k groups with the largest maxima. Of their entries, those reaching the threshold
-  are listed the same way and sorted by counting — when the groups were listed and no row has more than k
-  such entries; else the top k of the k · GROUP entries. Exact either way: the listed groups hold every entry
-  >= threshold, and the entries below it rank after the k candidates the threshold came from.
+  The entries reaching the threshold (and not -inf: excluded, never chosen) are marked as bits in one pass
+  over the tile. Where no row (column) has more than k of them — most tiles, once the held candidates are
+  good — they are listed in order and sorted by counting; where none has more than 4 k, the first 4 k are
+  listed and their top k taken. Else (a row holding little yet) the threshold is first raised to what the
+  tile's own k-th best is sure to reach (`_tile_bound`) and the same tried again, and only past that is the
+  tile selected in full (`_top_positions`). Branches are chosen for the whole tile on the largest count.
+  Exact every way: every entry >= threshold is listed, and the entries below it rank after k candidates
+  (held or in the tile).
   """
-  maxima, entries_of = _grouped_maxima(scores, columns)
-  reaching = maxima >= threshold[:, None]
-  few_groups = jnp.max(reaching.sum(axis=1)) <= k
+  def marked(threshold):
+    reaching = scores >= (threshold[None, :] if columns else threshold[:, None])
+    words = _hit_words(reaching & (scores > -jnp.inf), columns)  # excluded entries are never chosen
+    return words, jnp.max(jnp.sum(lax.population_count(words), axis=1, dtype=jnp.int32))
 
-  def ranked_groups():
-    _, groups = lax.top_k(maxima, k)
-    return _sort_small(groups), jnp.ones(groups.shape, bool)
+  def listed(words, count):
+    positions, filled = _first_set_bits(words, count)
+    if columns:
+      values = jnp.take_along_axis(scores, positions.T, axis=0).T
+    else:
+      values = jnp.take_along_axis(scores, positions, axis=1)
+    return jnp.where(filled, values, -jnp.inf), jnp.where(filled, positions, EMPTY_INDEX)
 
-  groups, filled = lax.cond(few_groups, lambda: _first_hits(reaching, k), ranked_groups)
-  entries, positions = entries_of(groups)
-  entries = jnp.where(jnp.repeat(filled, GROUP, axis=1), entries, -jnp.inf)
-  hits = entries >= threshold[:, None]
+  def few(words):
+    return _sort_pairs(*listed(words, k))
 
-  def few_entries():
-    found, kept = _first_hits(hits, k)
-    values = jnp.where(kept, jnp.take_along_axis(entries, found, axis=1), -jnp.inf)
-    return _sort_pairs(values, jnp.where(kept, jnp.take_along_axis(positions, found, axis=1), EMPTY_INDEX))
+  def some(words):  # listed in ascending position: top_k's lower-first ties keep lower positions first
+    values, positions = listed(words, 4 * k)
+    values, chosen = lax.top_k(values, k)
+    return values, jnp.take_along_axis(positions, chosen, axis=1)
 
-  def many_entries():  # groups in ascending order: top_k's lower-first ties keep lower positions first
-    values, within = lax.top_k(entries, k)
-    return values, jnp.take_along_axis(positions, within, axis=1)
+  def full(_):
+    values, positions = _top_positions(scores.T if columns else scores, k)
+    return values, positions.astype(jnp.int32)
 
-  return lax.cond(few_groups & (jnp.max(hits.sum(axis=1)) <= k), few_entries, many_entries)
+  def raised(_):
+    words, most = marked(jnp.maximum(threshold, _tile_bound(scores, k, columns)))
+    return lax.cond(most <= 4 * k, some, full, words)
+
+  words, most = marked(threshold)
+  return lax.switch(jnp.int32(most > k) + jnp.int32(most > 4 * k), (few, some, raised), words)
 
 
 def select_in_tile(scores: jax.Array, first_index: jax.Array, k: int, threshold=None, columns: bool = False):
@@ -186,9 +203,11 @@ def merge(keys_a, indices_a, keys_b, indices_b, k: int, *payload_pairs):
   """Merges two sorted candidate lists per row and keeps the best k.
 
   Both lists must be ordered (key descending, index ascending) and share no
-  index except EMPTY_INDEX. Each entry's place in the merged list is its place
-  in its own list plus the number of entries of the other list ahead of it, so
-  the merge is a few [B, Ka, Kb] comparisons instead of a sort.
+  index except EMPTY_INDEX. Each entry of b lands at its place in its own list
+  plus the number of entries of a ahead of it (ties, as between empty slots:
+  a first), so output slot j holds b's entry number #{b landing before j} if
+  one lands at j, else a's entry j − that number: a few [B, K, Kb] comparisons
+  and gathers instead of a sort.
 
   Args:
     keys_a, keys_b: float32 [B, Ka], [B, Kb] ranking scores.
@@ -201,19 +220,19 @@ def merge(keys_a, indices_a, keys_b, indices_b, k: int, *payload_pairs):
     index ascending.
   """
   b_ahead = _ahead(keys_a, indices_a, keys_b, indices_b)
-  place_a = jnp.arange(keys_a.shape[1]) + b_ahead.sum(axis=2)
-  place_b = jnp.arange(keys_b.shape[1]) + (~b_ahead).sum(axis=1)
-  lands = jnp.concatenate([place_a, place_b], axis=1)[:, :, None] == jnp.arange(k)
-  # Empty slots may share a place; they all hold (-inf, EMPTY_INDEX), so max/min pick that.
+  place_b = jnp.arange(keys_b.shape[1]) + (~b_ahead).sum(axis=1, dtype=jnp.int32)  # [B, Kb], increasing
+  slot = jnp.arange(k, dtype=jnp.int32)[:, None]
+  from_b_before = jnp.sum(place_b[:, None, :] < slot, axis=2, dtype=jnp.int32)  # [B, k]
+  from_b = jnp.any(place_b[:, None, :] == slot, axis=2)
+  in_b = jnp.minimum(from_b_before, keys_b.shape[1] - 1)
+  in_a = jnp.clip(slot[:, 0] - from_b_before, 0, keys_a.shape[1] - 1)
 
-  def gather(a, b, missing, reduce):
-    both = jnp.concatenate([a, b], axis=1)[:, :, None]
-    return reduce(jnp.where(lands, both, missing), axis=1)
+  def gather(a, b):
+    take = lambda values, at: jnp.take_along_axis(values, at, axis=1, mode="promise_in_bounds")
+    return jnp.where(from_b, take(b, in_b), take(a, in_a))
 
-  keys = gather(keys_a, keys_b, -jnp.inf, jnp.max)
-  indices = gather(indices_a, indices_b, EMPTY_INDEX, jnp.min)
-  payloads = tuple(gather(a, b, -jnp.inf, jnp.max) for a, b in payload_pairs)
-  return (keys, indices) + payloads
+  payloads = tuple(gather(a, b) for a, b in payload_pairs)
+  return (gather(keys_a, keys_b), gather(indices_a, indices_b)) + payloads
 
 
 def sort_rows(keys, indices, *payloads):

@@ -40,10 +40,10 @@ def _update(state, part, start):
 
 
 def _visit(own, travelling, home, away, step, first_tile, *, tiles_per_call, tile, keep, num_rows,
-           num_devices, precision, diagonal, columns_too):
+           num_devices, precision, diagonal, columns_too, seed):
   """Per-device body: row tiles [first_tile, first_tile + tiles_per_call) of the own
   shard against the travelling shard, or (`diagonal`, step 0) against the own
-  shard's tiles from the same one on.
+  shard's tiles after the same one, or (`seed`, before all else) against themselves alone.
 
   Args:
     own, travelling: float32 [S, d] unit rows (the same shard when `diagonal`).
@@ -51,6 +51,9 @@ def _visit(own, travelling, home, away, step, first_tile, *, tiles_per_call, til
       the travelling shard's rows (`away` is untouched when `diagonal`).
     step, first_tile: int32 [1] ring step and first row tile of this item.
     diagonal: step 0, where column candidates belong to own rows too.
+    seed: each row tile against itself (rows only): every row then enters the walk holding its best
+      candidates among its own tile, whose last is the threshold that lets the first tiles it meets — on
+      the column side too — skip the full selection.
     columns_too: whether column candidates are used at all (False on the last
       step of an even ring, which both ends visit).
 
@@ -85,8 +88,9 @@ def _visit(own, travelling, home, away, step, first_tile, *, tiles_per_call, til
     home, away = carry
     a = first_tile[0] + i
     row_state = _slice(home, a * tile, tile)
-    if diagonal:  # the (a, a) tile: its column candidates would repeat its row candidates
+    if seed:  # the (a, a) tile: its column candidates would repeat its row candidates
       row_state, _ = pair(a, a, row_state, None)
+      return _update(home, row_state, a * tile), away
 
     def column_tile(b, carry):
       row_state, home, away = carry
@@ -108,11 +112,11 @@ def _visit(own, travelling, home, away, step, first_tile, *, tiles_per_call, til
 
 @functools.lru_cache(maxsize=32)
 def _visit_fn(mesh: Mesh, tiles_per_call: int, tile: int, keep: int, num_rows: int, precision: str,
-              diagonal: bool, columns_too: bool):
+              diagonal: bool, columns_too: bool, seed: bool):
   row, replicated = PartitionSpec(sharding.ROWS), PartitionSpec()
   body = functools.partial(_visit, tiles_per_call=tiles_per_call, tile=tile, keep=keep, num_rows=num_rows,
                            num_devices=sharding.mesh_size(mesh), precision=precision, diagonal=diagonal,
-                           columns_too=columns_too)
+                           columns_too=columns_too, seed=seed)
   return sharding.per_device(body, mesh, (row, row, row, row, replicated, replicated), (row, row),
                              donate_argnums=(2, 3))
 
@@ -151,20 +155,23 @@ def symmetric_search(database: DeviceRows, k: int, *, mesh: Mesh, settings: Sear
   padded = num_devices * tiling.rows_per_device
   home, away = empty_state_on(mesh, padded, keep, bf16), empty_state_on(mesh, padded, keep, bf16)
   last_step = num_devices // 2
-  items = [(step, first) for step in range(last_step + 1) for first in range(0, num_tiles, tiling.chunk_tiles)]
-  pairs = lambda step, first: sum((num_tiles - a) if step == 0 else num_tiles
-                                  for a in range(first, min(first + tiling.chunk_tiles, num_tiles)))
+  chunks = range(0, num_tiles, tiling.chunk_tiles)
+  items = [(0, first, True) for first in chunks] + [(step, first, False) for step in range(last_step + 1)
+                                                    for first in chunks]
+  pairs = lambda step, first, seed: sum(1 if seed else (num_tiles - a - 1) if step == 0 else num_tiles
+                                        for a in range(first, min(first + tiling.chunk_tiles, num_tiles)))
   progress = Progress("k-NN tile pairs (symmetric)", total=sum(pairs(*item) for item in items), unit="tiles")
   travelling, shift = database.array, _shift_fn(mesh, 1)
-  for step, first in items:
+  for step, first, seed in items:
     if step > 0 and first == 0:
       travelling, away = shift((travelling, away))
     columns_too = not (num_devices % 2 == 0 and step == last_step and step > 0)
-    visit = _visit_fn(mesh, tiling.chunk_tiles, tile, keep, database.num_rows, precision, step == 0, columns_too)
+    visit = _visit_fn(mesh, tiling.chunk_tiles, tile, keep, database.num_rows, precision, step == 0, columns_too,
+                      seed)
     home, away = visit(database.array, travelling, home, away, sharding.replicated_scalar(step, mesh, np.int32),
                        sharding.replicated_scalar(first, mesh, np.int32))
     jax.block_until_ready(home)  # progress counts finished work (the next call takes this one's donated state)
-    progress.advance(pairs(step, first))
+    progress.advance(pairs(step, first, seed))
   if last_step > 0:
     away = _shift_fn(mesh, -last_step)(away)  # each accumulator goes back to its shard's home
   residual = sharding.replicated_scalar(float(max_bf16_residual(database.array)) if bf16 else 0.0, mesh, np.float32)
