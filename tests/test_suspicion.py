@@ -92,3 +92,30 @@ def test_a_face_nearer_its_own_identity_is_not_lifted_by_a_lone_face_of_its_pers
   found = fq.diagnose(report, embeddings)
   zero = np.flatnonzero(labels == 0)
   assert (found.suspicion[zero] < fq.Thresholds().suspect_score).all() and not found["suspected_mislabeled"]
+
+
+def test_candidate_identities_give_every_moved_face_its_nearest_other_identity():
+  """60 identities (more than the NEARBY + 1 that make every identity a candidate), 36 faces moved: each moved
+  face's nearest other identity and its cosine are those worked out over every centroid by hand, and so are
+  those of nearly all the rest; the runners-up, taken among fewer centroids, can only be lower, so the score
+  only higher than by hand where the nearest other identity is the same; as many moved faces rank first."""
+  rng = np.random.default_rng(8)
+  truth = np.repeat(np.arange(60), 6)
+  embeddings = (rng.normal(size=(60, 16))[truth] + 0.6 * rng.normal(size=(360, 16))).astype(np.float32)
+  moved = rng.permutation(360)[:36]
+  labels = truth.copy()
+  labels[moved] = (truth[moved] + 1 + rng.integers(0, 59, size=36)) % 60
+  assert len(np.unique(labels)) > suspicion_lib.NEARBY + 1
+  nn = fq.knn(embeddings, 5)
+  unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+  found = suspicion_lib.suspicion(unit, labels, np.asarray(nn.indices), np.asarray(nn.scores))
+  want = _by_hand(embeddings.astype(np.float64), labels, np.asarray(nn.indices), np.asarray(nn.scores, np.float64))
+  want_score, want_suggested, _, want_other, _, _ = map(np.array, zip(*want))
+  np.testing.assert_array_equal(found.suggested[moved], want_suggested[moved])
+  np.testing.assert_allclose(found.other[moved], want_other[moved], atol=1e-5)
+  same = found.suggested == want_suggested
+  assert same.mean() > 0.9
+  np.testing.assert_allclose(found.other[same], want_other[same], atol=1e-5)
+  assert (found.score[same] >= want_score[same] - 1e-5).all()
+  first_36 = lambda score: len(set(np.argsort(-score)[:36].tolist()) & set(moved.tolist()))
+  assert first_36(found.score) >= first_36(want_score) >= 35

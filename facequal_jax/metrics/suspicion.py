@@ -3,7 +3,7 @@
 For sample i of identity y, with unit embeddings e and unit identity centroids:
 
   own_i    = cos(e_i, centroid of y's other samples)          (leave-one-out: i does not pull it)
-  other_i  = max over z ≠ y of cos(e_i, centroid of z)       (an exact k-NN search over the centroids)
+  other_i  = max over z ≠ y of cos(e_i, centroid of z)       (over the candidate identities below)
   runner_i = the mean cosine of e_i to the next RUNNERS_UP nearest other centroids
   vote_i   = the similarity-weighted share of i's k nearest neighbours labelled y (negative cosines count 0)
   score_i  = other_i − own_i + VOTE_WEIGHT · (1 − vote_i) + DISTINCT_WEIGHT · (other_i − runner_i) · [other_i > own_i]
@@ -19,6 +19,14 @@ has a "centroid" that is that face: every face of that person stands out near it
 identities of any size (a sample of a 4-image identity is judged as well as one of 400); the vote separates
 faces the centroids leave close. `suggested_i` is the identity of the nearest other centroid.
 Samples whose identity has one sample (`singleton`) have no own centroid: their score is NaN.
+
+Candidate identities, so that the cost grows with the samples, not samples × identities: the identities of
+i's k neighbours, and the NEARBY identities whose centroids are nearest the centroid of y and nearest that of
+the first neighbour filed under another identity (a centroid k-NN, C² / 2 scores for C identities — 1/400 of
+the self-search's when identities average 20 faces). A face filed under the wrong identity has its true
+identity among its neighbours; the centroids near the two identities hold the runners-up. With at most
+NEARBY + 1 identities every other identity is a candidate and the terms are exact; on more, the terms are
+the same as over every centroid for (measured) nearly every sample — `benchmarks/suspects_lfw.py`.
 
 Whether the encoder tells the two identities apart at all (`separable_i`): the cosine between the centroids
 of y and of the suggested identity is below the median `own` of y's samples — y's faces sit nearer their own
@@ -39,6 +47,7 @@ from facequal_jax.knn.settings import SearchSettings
 from facequal_jax.metrics.centroids import CHUNK, identity_sums
 
 VOTE_WEIGHT, DISTINCT_WEIGHT, RUNNERS_UP = 0.25, 2.0, 4
+NEARBY = 8  # centroids nearest each identity's centroid, among a sample's candidate identities
 SUSPECT_SCORE = 0.3  # the suspect list's threshold (precision 0.97, recall 0.99 on LFW-dev, 10 % of the faces moved)
 
 
@@ -66,7 +75,8 @@ def suspicion(embeddings: np.ndarray, labels: np.ndarray, indices: np.ndarray, s
     indices, scores: the self k-NN of the rows, [n, k] (int, float).
     mesh, settings: how the centroid search runs (default: every device, float32).
 
-  Works in chunks of `CHUNK` rows: besides the inputs, memory holds [C, d] centroids and [n] vectors.
+  Works in chunks of `CHUNK` rows: besides the inputs, memory holds [C, d] centroids, [C, NEARBY] centroid
+  neighbours and [n] vectors.
   """
   n = len(labels)
   identities, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
@@ -88,24 +98,16 @@ def suspicion(embeddings: np.ndarray, labels: np.ndarray, indices: np.ndarray, s
     first_rows = embeddings[order[np.searchsorted(inverse[order], np.arange(len(identities)))]]
     # an identity whose rows cancel out has no direction: its first row stands for it
     centroids = np.where(norms > 1e-9, sums / np.maximum(norms, 1e-12), first_rows).astype(np.float32)
-    count = min(RUNNERS_UP + 2, len(identities))  # the own centroid may be among them
-    nearest = knn(centroids, count, queries=embeddings, exclude_self=False, mesh=mesh, settings=settings)
-    found, cosine = np.asarray(nearest.indices), np.asarray(nearest.scores, np.float64)
-    others = found != inverse[:, None]
-    rank = np.cumsum(others, axis=1)  # 1 for the nearest other centroid, 2 for the next, …
-    rows = np.arange(n)
-    pick = np.argmax(others, axis=1)  # the best centroid that is not the sample's own
-    best = found[rows, pick]
-    other, suggested = cosine[rows, pick], identities[best]
-    runners = others & (rank >= 2) & (rank <= RUNNERS_UP + 1)
-    runner = np.where(runners.any(axis=1), (cosine * runners).sum(axis=1) / np.maximum(runners.sum(axis=1), 1),
-                      other)
+    nearby = knn(centroids, min(NEARBY, len(identities) - 1), mesh=mesh, settings=settings).indices
+    best, other, runner = _nearest_other_centroids(embeddings, inverse, inverse[np.asarray(indices)], centroids,
+                                                   np.asarray(nearby))
+    suggested = np.where(best >= 0, identities[np.maximum(best, 0)], -1)
     typical_own = np.array([np.nanmedian(part) if np.isfinite(part).any() else np.inf
                             for part in np.split(own[order], np.cumsum(counts)[:-1])])
     for start in range(0, n, CHUNK):
       part = slice(start, start + CHUNK)
-      between = np.einsum("nd,nd->n", centroids[inverse[part]], centroids[best[part]])
-      separable[part] = between < typical_own[inverse[part]]
+      between = np.einsum("nd,nd->n", centroids[inverse[part]], centroids[np.maximum(best[part], 0)])
+      separable[part] = (between < typical_own[inverse[part]]) | (best[part] < 0)
   weights = np.maximum(np.asarray(scores, np.float64), 0.0)
   same = labels[indices] == labels[:, None]
   vote = (weights * same).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-12)
@@ -115,3 +117,44 @@ def suspicion(embeddings: np.ndarray, labels: np.ndarray, indices: np.ndarray, s
   score[known] = (nearer + VOTE_WEIGHT * (1.0 - vote[known])
                   + DISTINCT_WEIGHT * (other[known] - runner[known]) * (nearer > 0))
   return Suspicion(score, suggested, own, other, runner, vote, separable)
+
+
+def _nearest_other_centroids(embeddings: np.ndarray, inverse: np.ndarray, neighbour_identities: np.ndarray,
+                             centroids: np.ndarray, nearby: np.ndarray):
+  """For each sample, the nearest other identity among its candidates (module docstring) and the terms.
+
+  Args:
+    embeddings: float32 [n, d] unit rows; inverse: int [n] identity positions.
+    neighbour_identities: int [n, k] identity positions of each sample's k neighbours.
+    centroids: float32 [C, d] unit; nearby: int [C, m] each centroid's nearest other centroids.
+
+  Returns:
+    (best int64 [n]: the nearest other identity's position, −1 when there is none; other float64 [n]: its
+    cosine, −inf when none; runner float64 [n]: the mean cosine of the next RUNNERS_UP, `other` when none).
+  """
+  n = len(inverse)
+  best, other, runner = np.full(n, -1, np.int64), np.full(n, -np.inf), np.full(n, -np.inf)
+  rows = np.arange(n)
+  elsewhere = neighbour_identities != inverse[:, None]
+  first_elsewhere = neighbour_identities[rows, np.argmax(elsewhere, axis=1)]
+  first_elsewhere = np.where(elsewhere.any(axis=1), first_elsewhere, inverse)
+  step = max(1, CHUNK // 16)  # [step, k + 2 m, d] float32 gathered at a time
+  for start in range(0, n, step):
+    part = slice(start, start + step)
+    candidates = np.sort(np.concatenate([neighbour_identities[part], nearby[inverse[part]],
+                                         nearby[first_elsewhere[part]]], axis=1), axis=1)
+    repeated = np.zeros(candidates.shape, bool)
+    repeated[:, 1:] = candidates[:, 1:] == candidates[:, :-1]
+    cosine = np.einsum("nd,nkd->nk", embeddings[part], centroids[candidates]).astype(np.float64)
+    cosine[repeated | (candidates == inverse[part, None])] = -np.inf
+    top = min(RUNNERS_UP + 1, candidates.shape[1])
+    ranked = np.argsort(-cosine, axis=1, kind="stable")[:, :top]
+    ranked_cosine = np.take_along_axis(cosine, ranked, axis=1)
+    found = ranked_cosine[:, 0] > -np.inf
+    best[part] = np.where(found, np.take_along_axis(candidates, ranked[:, :1], axis=1)[:, 0], -1)
+    other[part] = ranked_cosine[:, 0]
+    runners = ranked_cosine[:, 1:]
+    valid = runners > -np.inf
+    runner[part] = np.where(valid.any(axis=1), np.where(valid, runners, 0.0).sum(axis=1)
+                            / np.maximum(valid.sum(axis=1), 1), other[part])
+  return best, other, runner
