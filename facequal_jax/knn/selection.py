@@ -14,7 +14,7 @@ from jax import lax
 EMPTY_INDEX = jnp.iinfo(jnp.int32).max
 
 
-# Width of the column groups of the two-stage selection.
+# Width of the column groups of the full two-stage selection, and the bits in each word of the hit masks.
 GROUP = 16
 
 
