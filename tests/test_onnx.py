@@ -6,7 +6,7 @@ import facequal_jax as fq
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
-import onnx_models  # pylint: disable=wrong-import-position  (needs onnx)
+from benchmarks import onnx_models  # pylint: disable=wrong-import-position  (needs onnx)
 from facequal_jax.encoders import onnx_encoder, onnx_graph  # pylint: disable=wrong-import-position
 from facequal_jax.errors import DataError, MissingFile, UsageError  # pylint: disable=wrong-import-position
 
@@ -43,6 +43,17 @@ def test_face_networks_match_onnxruntime(tmp_path, build, num_devices):
   got = encoder(faces)
   assert got.shape == (8, 32) and encoder.dim == 32 and got.dtype == np.float32
   np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_depthwise_convolutions_match_onnxruntime_on_the_accelerators_path_too(tmp_path, monkeypatch):
+  """On a CPU depthwise convolutions run as sums of shifted products; elsewhere as XLA's grouped convolution:
+  that path too, forced here, matches onnxruntime on the MobileFaceNet graph (strided and GDC depthwise)."""
+  content = onnx_models.mobilefacenet()
+  monkeypatch.setattr(onnx_graph.jax, "default_backend", lambda: "gpu")
+  encoder = onnx_encoder.OnnxEncoder(_write(tmp_path, "net.onnx", content))
+  faces = _faces(seed=5)
+  want = _unit(_reference(content, ((faces.astype(np.float64) - 127.5) / 127.5).transpose(0, 3, 1, 2)))
+  np.testing.assert_allclose(encoder(faces), want, atol=1e-4)
 
 
 def test_every_supported_op_matches_onnxruntime(tmp_path):

@@ -70,6 +70,23 @@ def _pads(attrs: dict, spatial: int, in_shape, kernel, strides, dilations) -> Li
   return [(pads[i], pads[i + spatial]) for i in range(spatial)]
 
 
+def _depthwise(x, w, strides, padding, dilations):
+  """A depthwise convolution (one filter per channel) as a sum of shifted products, one per kernel tap: XLA's
+  CPU grouped convolution runs several times slower than this fused elementwise sum."""
+  x = jnp.pad(x, [(0, 0), (0, 0)] + list(padding))
+  kh, kw = w.shape[2:]
+  out_h = (x.shape[2] - (kh - 1) * dilations[0] - 1) // strides[0] + 1
+  out_w = (x.shape[3] - (kw - 1) * dilations[1] - 1) // strides[1] + 1
+  y = 0.0
+  for i in range(kh):
+    for j in range(kw):
+      top, left = i * dilations[0], j * dilations[1]
+      rows = slice(top, top + (out_h - 1) * strides[0] + 1, strides[0])
+      columns = slice(left, left + (out_w - 1) * strides[1] + 1, strides[1])
+      y = y + x[:, :, rows, columns] * w[:, 0, i, j].reshape(1, -1, 1, 1)
+  return y
+
+
 @_op("Conv")
 def _conv(inputs, attrs, precision):
   x, w, b = inputs[0], inputs[1], _optional(inputs, 2)
@@ -77,10 +94,18 @@ def _conv(inputs, attrs, precision):
   strides = attrs.get("strides", [1] * spatial)
   dilations = attrs.get("dilations", [1] * spatial)
   padding = _pads(attrs, spatial, x.shape[2:], w.shape[2:], strides, dilations)
-  names = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW"), 3: ("NCDHW", "OIDHW", "NCDHW")}[spatial]
-  y = lax.conv_general_dilated(x, jnp.asarray(w, x.dtype), strides, padding, rhs_dilation=dilations,
-                               feature_group_count=attrs.get("group", 1), dimension_numbers=names,
-                               precision=precision)
+  group = attrs.get("group", 1)
+  if group > 1 and group == x.shape[1] == w.shape[0] and spatial == 2 and jax.default_backend() == "cpu":
+    y = _depthwise(x, jnp.asarray(w, x.dtype), strides, padding, dilations)
+    return [y if b is None else y + jnp.asarray(b, x.dtype).reshape(1, -1, 1, 1)]
+  # channels last inside (XLA's CPU convolutions run about 15 % faster so), the graph's NC… outside
+  channels_last = (0,) + tuple(range(2, spatial + 2)) + (1,)
+  kernel_last = tuple(range(2, spatial + 2)) + (1, 0)
+  names = {1: ("NHC", "HIO", "NHC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}[spatial]
+  y = lax.conv_general_dilated(jnp.transpose(x, channels_last), jnp.transpose(jnp.asarray(w, x.dtype), kernel_last),
+                               strides, padding, rhs_dilation=dilations, feature_group_count=attrs.get("group", 1),
+                               dimension_numbers=names, precision=precision)
+  y = jnp.transpose(y, (0, spatial + 1) + tuple(range(1, spatial + 1)))
   return [y if b is None else y + jnp.asarray(b, x.dtype).reshape((1, -1) + (1,) * spatial)]
 
 

@@ -58,20 +58,23 @@ class _Builder:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
 
 
-def iresnet(seed: int = 0, size: int = 112, width: int = 8, dim: int = 32) -> bytes:
+def iresnet(seed: int = 0, size: int = 112, widths=(8, 16, 32), blocks=(1, 1, 1), dim: int = 32) -> bytes:
+  """An iResNet; insightface's iResNet-50 is widths (64, 128, 256, 512), blocks (3, 4, 14, 3), dim 512."""
   b = _Builder(seed)
-  x = b.prelu(b.bn(b.conv("data", 3, width, 3), width), width)
-  channels = width
-  for out in (width, 2 * width, 4 * width):  # one block per stage, each halving the resolution
-    y = b.bn(x, channels)
-    y = b.prelu(b.bn(b.conv(y, channels, out, 3), out), out)
-    y = b.bn(b.conv(y, out, out, 3, stride=2), out)
-    shortcut = b.bn(b.conv(x, channels, out, 1, stride=2, pad=0), out)
-    x, channels = b.node("Add", [y, shortcut]), out
+  x = b.prelu(b.bn(b.conv("data", 3, widths[0], 3), widths[0]), widths[0])
+  channels = widths[0]
+  for out, count in zip(widths, blocks):  # each stage halves the resolution in its first block
+    for block in range(count):
+      stride = 2 if block == 0 else 1
+      y = b.bn(x, channels)
+      y = b.prelu(b.bn(b.conv(y, channels, out, 3), out), out)
+      y = b.bn(b.conv(y, out, out, 3, stride=stride), out)
+      shortcut = b.bn(b.conv(x, channels, out, 1, stride=2, pad=0), out) if block == 0 else x
+      x, channels = b.node("Add", [y, shortcut]), out
   x = b.bn(x, channels)
   x = b.node("Dropout", [x])
   x = b.node("Flatten", [x], axis=1)
-  features = channels * (size // 8) ** 2
+  features = channels * (size // 2 ** len(widths)) ** 2
   x = b.node("Gemm", [x, b.weight((dim, features)), b.weight((dim,), 0.1)], transB=1)
   return b.model("data", size, b.bn(x, dim), 11)
 
