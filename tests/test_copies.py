@@ -54,6 +54,21 @@ def test_copies_of_orl_faces_are_one_photograph(how):
   assert min(photo_similarity(photos[i], _copy(photos[i], how)) for i in range(0, 400, 40)) >= COPY_SIMILARITY
 
 
+def test_confirm_keeps_the_copies_and_reads_each_photograph_once():
+  """Pairs among ORL face 0, its copy (twice over), and faces 1 and 2 of that person: the pairs of one
+  photograph are kept in their order with their similarity, the others counted; each photograph is read once
+  however many pairs it is in."""
+  from facequal_jax.data.copies import confirm  # pylint: disable=import-outside-toplevel
+  photos, _ = _orl_photos()
+  rows = {0: photos[0], 1: _copy(photos[0], "resized"), 2: _copy(photos[0], "cropped"), 3: photos[1], 4: photos[2]}
+  reads = []
+  pairs = [dict(sample_a=a, sample_b=b) for a, b in ((0, 1), (0, 3), (1, 2), (3, 4), (0, 2), (2, 4))]
+  kept, rejected = confirm(pairs, lambda row: reads.append(row) or rows[row])
+  assert [(p["sample_a"], p["sample_b"]) for p in kept] == [(0, 1), (1, 2), (0, 2)] and rejected == 3
+  assert all(p["photo_similarity"] >= COPY_SIMILARITY for p in kept)
+  assert sorted(reads) == [0, 1, 2, 3, 4]
+
+
 def test_different_photos_of_one_person_are_not():
   """ORL's same-session photos of one person (their embeddings reach cosine 0.98), and the same photos cropped
   tight with one side in shadow: every pair of eight identities, those with the closest photos among them,

@@ -15,6 +15,7 @@ person, as they are or cropped tight with one side in shadow, all 3,600 pairs (9
 for LFW photos of one person. `COPY_SIMILARITY` = 0.9 lies between. The limit: an ORL face (92 × 112) made
 all three ways at once scores from 0.86, no more than a same-session photo, and is not confirmed.
 """
+import functools
 from typing import Callable, List, Tuple
 
 import numpy as np
@@ -23,6 +24,7 @@ from PIL import Image, ImageFilter
 COPY_SIMILARITY = 0.9
 _MAX_SIDE, _MIN_SIDE = 64, 24
 _CROPS = tuple(np.arange(0.0, 0.081, 0.01))  # share of each side cut from one image
+_PHOTOS_KEPT = 256  # decoded photographs kept while confirming
 
 
 def _detail(image: Image.Image, crop: float, side: int) -> np.ndarray:
@@ -58,7 +60,9 @@ def photo_similarity(a: Image.Image, b: Image.Image) -> float:
 def confirm(pairs: List[dict], photo_of: Callable[[int], Image.Image],
             threshold: float = COPY_SIMILARITY) -> Tuple[List[dict], int]:
   """The near-duplicate candidate pairs (`sample_a`, `sample_b`: input rows) that are one photograph, each with
-  its `photo_similarity`, in their order; and how many were two photographs."""
+  its `photo_similarity`, in their order; and how many were two photographs. A photograph in several pairs
+  is read once (the last `_PHOTOS_KEPT` read are kept)."""
+  photo_of = functools.lru_cache(maxsize=_PHOTOS_KEPT)(photo_of)
   kept = []
   for pair in pairs:
     similarity = photo_similarity(photo_of(pair["sample_a"]), photo_of(pair["sample_b"]))
