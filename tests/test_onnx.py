@@ -103,3 +103,28 @@ def test_bad_files_and_unsupported_ops_are_named_in_one_line(tmp_path):
   odd = _write(tmp_path, "odd.onnx", helper.make_model(graph).SerializeToString())
   with pytest.raises(UsageError, match=r"odd.onnx: ONNX ops not supported: LRN \(node norm1\); Softplus \(node act1\)"):
     onnx_graph.read_graph(odd)
+
+
+def test_the_face_network_exported_by_jax2onnx_reads_back_to_its_own_embeddings(tmp_path):
+  """A real trained network: the built-in face network exported to ONNX with jax2onnx (the field's exporter
+  for JAX; opset 18, channels last as the network is written) and read back gives the network's embeddings
+  for ORL faces within 1e-4, as onnxruntime does on the same file."""
+  import faces  # pylint: disable=import-outside-toplevel
+  faces.require()
+  jax2onnx = pytest.importorskip("jax2onnx")
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from facequal_jax.data import orl  # pylint: disable=import-outside-toplevel
+  from facequal_jax.data.preprocess import decode  # pylint: disable=import-outside-toplevel
+  from facequal_jax.encoders import face_resnet  # pylint: disable=import-outside-toplevel
+  from facequal_jax.models.dlib_resnet import DlibFaceResNet  # pylint: disable=import-outside-toplevel
+  params = jax.tree.map(jnp.asarray, face_resnet.load_params(face_resnet.weights_path())[0])
+  network = lambda chips: DlibFaceResNet().apply({"params": params}, chips)
+  chips = np.stack([np.asarray(decode(image).convert("RGB").resize((150, 150)))
+                    for image in orl.load_orl()[0][::50]]).astype(np.float32)  # 8 faces of 8 people
+  exported = jax2onnx.to_onnx(network, [jax.ShapeDtypeStruct(chips.shape, jnp.float32)], opset=18)
+  path = _write(tmp_path, "face_network.onnx", exported.SerializeToString())
+  graph = onnx_graph.read_graph(path)
+  want = _unit(network(chips))
+  np.testing.assert_allclose(_unit(jax.jit(graph.apply)(graph.weights, chips)), want, atol=1e-4)
+  np.testing.assert_allclose(_unit(_reference(exported.SerializeToString(), chips)), want, atol=1e-4)

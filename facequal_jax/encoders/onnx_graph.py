@@ -3,13 +3,14 @@
 `read_graph(path)` reads the file with the `onnx` package (the `onnx` extra) and returns a `Graph`: its
 float weights as a pytree of arrays and `graph.apply(weights, x)`, a pure function of them and the input
 that jits, shards and runs on any JAX device. Layouts stay the graph's own (NCHW); XLA chooses the device's.
-Integer initializers and everything computed from shapes alone (the Shape → Gather → Concat → Reshape
-chains of PyTorch exports) stay numpy values, so shapes are static under `jit`.
+Integer and scalar initializers and everything computed from shapes alone (the Shape → Gather → Concat →
+Reshape chains of PyTorch exports) stay numpy values, so shapes are static under `jit`.
 
 `OPS` is the one table of supported op types, at the opsets face-recognition models are exported with
-(insightface's: 11–13; forms that moved from attributes to inputs — Unsqueeze's axes, Clip's bounds, Pad's
-pads — are read from either). A graph with other ops is refused before anything runs, in one line that
-names them and their nodes.
+(insightface's: 11–13; jax2onnx's: up to 18). Forms that moved from attributes to inputs — Unsqueeze's,
+Squeeze's and ReduceMean's axes, Clip's bounds, Pad's pads — are read from either, and Pad's axes input is
+honoured. A graph with other ops is refused before anything runs, in one line that names them and their
+nodes.
 """
 import dataclasses
 import hashlib
@@ -332,7 +333,11 @@ def _pad(inputs, attrs, precision):
   pads = attrs["pads"] if "pads" in attrs else _ints(inputs[1])
   value = attrs.get("value", _optional(inputs, 2))
   value = 0.0 if value is None else float(np.asarray(value).item())
-  width = [(pads[i], pads[i + x.ndim]) for i in range(x.ndim)]
+  axes = _optional(inputs, 3)  # opset 18: the pads are for these axes only
+  axes = list(range(x.ndim)) if axes is None else [a % x.ndim for a in _ints(axes)]
+  width = [(0, 0)] * x.ndim
+  for i, axis in enumerate(axes):
+    width[axis] = (pads[i], pads[i + len(axes)])
   if mode == "constant":
     return [jnp.pad(x, width, constant_values=value)]
   return [jnp.pad(x, width, mode={"reflect": "reflect", "edge": "edge"}[mode])]
@@ -410,8 +415,9 @@ def read_graph(path: str, dtype=jnp.float32) -> Graph:
                      f"{', '.join(i.name for i in inputs)}")
   input_name, output_name = inputs[0].name, graph.output[0].name
   input_shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim)
-  weights = {k: np.asarray(v, np.float32) for k, v in initializers.items() if v.dtype.kind == "f"}
-  static = {k: v for k, v in initializers.items() if v.dtype.kind != "f"}
+  is_weight = lambda v: v.dtype.kind == "f" and v.ndim > 0  # float scalars (pad values, bounds) stay static
+  weights = {k: np.asarray(v, np.float32) for k, v in initializers.items() if is_weight(v)}
+  static = {k: v for k, v in initializers.items() if not is_weight(v)}
   nodes = [(node.op_type, list(node.input), list(node.output), _attributes(node)) for node in graph.node]
   precision = lax.Precision.HIGHEST if jnp.dtype(dtype) == jnp.float32 else lax.Precision.DEFAULT
 

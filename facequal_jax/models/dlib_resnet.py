@@ -81,14 +81,14 @@ class DlibFaceResNet(nn.Module):
                      dtype=self.dtype, name=name)(y)
 
     x = nn.relu(Affine(name="stem_affine")(conv(x, STEM_CHANNELS, 7, 2, "stem_conv")))
-    x = nn.max_pool(x, (3, 3), (2, 2))
+    x = nn.max_pool(x, window_shape=(3, 3), strides=(2, 2))  # by keyword, as jax2onnx's export of pools needs
     for stage, (features, blocks) in enumerate(STAGES, 1):
       for block in range(1, blocks + 1):
         prefix = f"stage{stage}_block{block}_"
         stride = 2 if stage > 1 and block == 1 else 1
         y = nn.relu(Affine(name=prefix + "affine1")(conv(x, features, 3, stride, prefix + "conv1")))
         y = Affine(name=prefix + "affine2")(conv(y, features, 3, 1, prefix + "conv2"))
-        shortcut = x if stride == 1 else nn.avg_pool(x, (2, 2), (2, 2))
+        shortcut = x if stride == 1 else nn.avg_pool(x, window_shape=(2, 2), strides=(2, 2))
         x = nn.relu(zero_padded_add(shortcut, y))
     x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     return nn.Dense(EMBEDDING_DIM, use_bias=False, precision=_HIGHEST, name="embedding")(x)
