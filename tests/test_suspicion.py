@@ -31,6 +31,19 @@ def _by_hand(embeddings, labels, indices, scores):
   return [row + (centroids[labels[i]] @ centroids[row[1]] < typical[labels[i]],) for i, row in enumerate(out)]
 
 
+def _moved_faces(seed, *, identities, per_identity, dim, spread, count):
+  """Gaussian identities, `count` faces filed under another identity at random: (float32 embeddings, labels,
+  true labels, the moved rows)."""
+  rng = np.random.default_rng(seed)
+  truth = np.repeat(np.arange(identities), per_identity)
+  embeddings = (rng.normal(size=(identities, dim))[truth]
+                + spread * rng.normal(size=(len(truth), dim))).astype(np.float32)
+  moved = rng.permutation(len(truth))[:count]
+  labels = truth.copy()
+  labels[moved] = (truth[moved] + 1 + rng.integers(0, identities - 1, size=count)) % identities
+  return embeddings, labels, truth, moved
+
+
 def test_terms_and_score_match_the_definition_worked_by_hand():
   rng = np.random.default_rng(3)
   labels = np.array([5, 5, 5, 9, 9, 9, 9, 2, 2, 7])  # identity 7 has one sample
@@ -53,12 +66,7 @@ def test_terms_and_score_match_the_definition_worked_by_hand():
 def test_moved_samples_lead_the_ranking_and_the_list():
   """40 identities × 8 samples, 32 of them filed under another identity: the 32 rank first, each suggested back
   to its own identity, and the list holds them and nothing else."""
-  rng = np.random.default_rng(4)
-  truth = np.repeat(np.arange(40), 8)
-  embeddings = (rng.normal(size=(40, 24))[truth] + 0.5 * rng.normal(size=(320, 24))).astype(np.float32)
-  moved = rng.permutation(320)[:32]
-  labels = truth.copy()
-  labels[moved] = (truth[moved] + 1 + rng.integers(0, 39, size=32)) % 40
+  embeddings, labels, truth, moved = _moved_faces(4, identities=40, per_identity=8, dim=24, spread=0.5, count=32)
   report = fq.intrinsic_quality(embeddings, labels, k=7)
   found = fq.diagnose(report, embeddings)  # the default threshold: correct samples score below 0, moved ones 1.6 up
   assert set(np.argsort(-found.suspicion)[:32].tolist()) == set(moved.tolist())
@@ -99,12 +107,7 @@ def test_candidate_identities_give_every_moved_face_its_nearest_other_identity()
   face's nearest other identity and its cosine are those worked out over every centroid by hand, and so are
   those of nearly all the rest; the runners-up, taken among fewer centroids, can only be lower, so the score
   only higher than by hand where the nearest other identity is the same; as many moved faces rank first."""
-  rng = np.random.default_rng(8)
-  truth = np.repeat(np.arange(60), 6)
-  embeddings = (rng.normal(size=(60, 16))[truth] + 0.6 * rng.normal(size=(360, 16))).astype(np.float32)
-  moved = rng.permutation(360)[:36]
-  labels = truth.copy()
-  labels[moved] = (truth[moved] + 1 + rng.integers(0, 59, size=36)) % 60
+  embeddings, labels, _, moved = _moved_faces(8, identities=60, per_identity=6, dim=16, spread=0.6, count=36)
   assert len(np.unique(labels)) > suspicion_lib.NEARBY + 1
   nn = fq.knn(embeddings, 5)
   unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)

