@@ -95,7 +95,7 @@ def main(argv):
     chips["detect"].append(detect(image))
     chips["centre"].append(centre(image))
     found = landmarks(np.asarray(image), detector, five, sixty_eight)
-    packed = FacePreprocess(112, 0, "rgb")(image, found[1]) if found is not None else centre(image)
+    packed = FacePreprocess(112, 0, "rgb", template="arcface")(image, found[1]) if found is not None else centre(image)
     chips["arcface"].append(arcface(Image.fromarray(packed)))
   print(f"LFW-dev identities with >= 10 images, at most 20 each: {len(rows)} faces, {len(set(labels))} identities")
   for name, faces in chips.items():

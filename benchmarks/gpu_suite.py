@@ -3,6 +3,8 @@ r"""The whole job's rates on one machine, in one table: the suite to run first o
 Parts, each timed after a run that compiles it:
   face network   faces/s of the built-in network on 150 × 150 chips, float32 and bfloat16, and how far the two
                  descriptors agree (the smallest cosine between them);
+  ONNX network   faces/s of an ONNX face network run as JAX (insightface's iResNet-50 shape, random weights),
+                 float32 and bfloat16, beside onnxruntime when it is here (where `onnx` is installed);
   .rec pipeline  images/s of reading a pack, decoding the JPEGs and warping them onto the chip (ArcFace
                  alignment), with one decoding thread per core, and per core;
   fq.knn         the exact self k-NN (k = 10) of random unit rows, d = 128 and 512, end to end, beside PyTorch's
@@ -50,9 +52,10 @@ _FACES = flags.DEFINE_string("faces", "../shared/data/lfw_dev", "Where a made pa
 _OUT = flags.DEFINE_string("out", "", "Also write the table (dated, with the commit) to this Markdown file.")
 
 SIZES = {  # part → size, per mode
-    "gpu": {"chips": 4096, "batch": 512, "decode": 20000, "knn": 1 << 20, "sample": 2048, "streaming": 10_000_000,
-            "pack": 20000},
-    "cpu": {"chips": 64, "batch": 32, "decode": 256, "knn": 4096, "sample": 256, "streaming": 20000, "pack": 160},
+    "gpu": {"chips": 4096, "batch": 512, "onnx_faces": 1024, "decode": 20000, "knn": 1 << 20, "sample": 2048,
+            "streaming": 10_000_000, "pack": 20000},
+    "cpu": {"chips": 64, "batch": 32, "onnx_faces": 16, "decode": 256, "knn": 4096, "sample": 256,
+            "streaming": 20000, "pack": 160},
 }
 WEBFACE = {"images": 42_000_000, "identities": 2_000_000}
 
@@ -94,6 +97,39 @@ def face_network_rows(size: dict) -> list:
                     len(chips) / seconds, "faces/s"))
   agreement = np.einsum("nd,nd->n", out["float32"], out["bfloat16"])
   rows[-1].note = f"cosine to float32: min {agreement.min():.5f}, mean {agreement.mean():.6f}"
+  return rows
+
+
+def onnx_rows(size: dict, mode: str, folder: str) -> list:
+  """An ONNX network's rates (iResNet-50 on a GPU, a small iResNet on a CPU): nothing where `onnx` is missing."""
+  try:
+    import onnx_models  # pylint: disable=import-outside-toplevel  (needs onnx)
+    from facequal_jax.encoders.onnx_encoder import OnnxEncoder  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    return []
+  path = os.path.join(folder, "iresnet.onnx")
+  with open(path, "wb") as f:
+    f.write(onnx_models.iresnet(widths=(64, 128, 256, 512), blocks=(3, 4, 14, 3), dim=512) if mode == "gpu"
+            else onnx_models.iresnet())
+  faces = np.random.default_rng(1).integers(0, 256, (size["onnx_faces"], 112, 112, 3), np.uint8)
+  runs, rows, out = {"float32": OnnxEncoder(path), "bfloat16": OnnxEncoder(path, dtype="bfloat16")}, [], {}
+  try:
+    import onnxruntime  # pylint: disable=import-outside-toplevel  (the peer)
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                 if p in onnxruntime.get_available_providers()]
+    session = onnxruntime.InferenceSession(path, providers=providers)
+    runs[f"onnxruntime {session.get_providers()[0]}"] = lambda x: session.run(None, {
+        session.get_inputs()[0].name: ((x.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)})[0]
+  except ImportError:
+    pass
+  for name, run in runs.items():
+    embed = lambda run=run: np.concatenate([run(faces[i:i + 256]) for i in range(0, len(faces), 256)])
+    seconds = best_seconds(embed)
+    embeddings = embed()
+    out[name] = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    agreement = np.einsum("nd,nd->n", out[name], out["float32"])
+    rows.append(Row(f"ONNX iResNet, {name}", f"{len(faces):,} faces", len(faces), seconds, len(faces) / seconds,
+                    "faces/s", "" if name == "float32" else f"cosine to float32: min {agreement.min():.5f}"))
   return rows
 
 
@@ -228,6 +264,7 @@ def main(argv):
   with tempfile.TemporaryDirectory() as folder:
     pack = pack_for(size, folder)
     rows = face_network_rows(size) + decode_rows(pack, size) + knn_rows(size, mode) + streaming_rows(size, mode)
+    rows += onnx_rows(size, mode, folder)
     rows += command_rows(pack, folder)
   commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()

@@ -51,15 +51,17 @@ class _Builder:
   def prelu(self, x, channels):
     return self.node("PRelu", [x, self.weight((channels, 1, 1), 0.25)])
 
-  def model(self, x_name, size, output, opset) -> bytes:
+  def model(self, x_name, size, output, opset, batch="batch") -> bytes:
     graph = helper.make_graph(self.nodes, "face", [helper.make_tensor_value_info(x_name, TensorProto.FLOAT,
-                                                                                 ["batch", 3, size, size])],
+                                                                                 [batch, 3, size, size])],
                               [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)], self.initializers)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
 
 
-def iresnet(seed: int = 0, size: int = 112, widths=(8, 16, 32), blocks=(1, 1, 1), dim: int = 32) -> bytes:
-  """An iResNet; insightface's iResNet-50 is widths (64, 128, 256, 512), blocks (3, 4, 14, 3), dim 512."""
+def iresnet(seed: int = 0, size: int = 112, widths=(8, 16, 32), blocks=(1, 1, 1), dim: int = 32,
+            batch="batch") -> bytes:
+  """An iResNet; insightface's iResNet-50 is widths (64, 128, 256, 512), blocks (3, 4, 14, 3), dim 512.
+  `batch`: the input's batch dimension, open (a name) or fixed (a number)."""
   b = _Builder(seed)
   x = b.prelu(b.bn(b.conv("data", 3, widths[0], 3), widths[0]), widths[0])
   channels = widths[0]
@@ -76,7 +78,7 @@ def iresnet(seed: int = 0, size: int = 112, widths=(8, 16, 32), blocks=(1, 1, 1)
   x = b.node("Flatten", [x], axis=1)
   features = channels * (size // 2 ** len(widths)) ** 2
   x = b.node("Gemm", [x, b.weight((dim, features)), b.weight((dim,), 0.1)], transB=1)
-  return b.model("data", size, b.bn(x, dim), 11)
+  return b.model("data", size, b.bn(x, dim), 11, batch)
 
 
 def mobilefacenet(seed: int = 1, size: int = 112, width: int = 8, dim: int = 32) -> bytes:

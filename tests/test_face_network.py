@@ -156,7 +156,7 @@ def test_arcface_aligned_faces_identify_like_detected_ones(network):
     found = landmarks(np.asarray(image), detector, five, sixty_eight)
     if found is None:
       continue
-    packed = Image.fromarray(FacePreprocess(112, 0, "rgb")(image, found[1]))  # what a .rec pack would hold
+    packed = Image.fromarray(FacePreprocess(112, 0, "rgb", template="arcface")(image, found[1]))  # as a .rec holds
     detected.append(detect(image))
     warped.append(arcface(packed))
     labels.append(source.labels[row])

@@ -56,6 +56,17 @@ def test_depthwise_convolutions_match_onnxruntime_on_the_accelerators_path_too(t
   np.testing.assert_allclose(encoder(faces), want, atol=1e-4)
 
 
+@pytest.mark.parametrize("batch", (1, 3))
+def test_graphs_exported_for_a_fixed_batch_run_on_any_number_of_faces(tmp_path, batch):
+  content = onnx_models.iresnet(batch=batch)
+  encoder = onnx_encoder.OnnxEncoder(_write(tmp_path, "fixed.onnx", content))
+  faces = _faces(count=5)
+  x = (faces.astype(np.float32) - 127.5) / 127.5
+  want = np.concatenate([_reference(content, np.transpose(x[i:i + 1], (0, 3, 1, 2)).repeat(batch, 0))[:1]
+                         for i in range(5)])  # each face alone (the others of its run: copies of it)
+  np.testing.assert_allclose(encoder(faces), _unit(want), atol=1e-4)
+
+
 def test_every_supported_op_matches_onnxruntime(tmp_path):
   """Pools (ceil mode, padding counted or not), Pad, Clip, Sub, Div, Transpose, ReduceMean, Squeeze, Cast,
   Concat, Identity, Constant, Gemm with alpha and beta: the raw graph output against onnxruntime."""

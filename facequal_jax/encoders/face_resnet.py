@@ -81,6 +81,7 @@ class FaceResNetEncoder(Encoder):
   """uint8 faces [B, H, W, C] (C ∈ {1, 3, 4}) → unit float32 [B, 128]; batches split over `mesh`."""
   name = "face_resnet"
   dim = 128
+  input_size = CHIP_SIZE
 
   def __init__(self, params, digest: str, mesh: Optional[Mesh] = None, dtype=jnp.float32):
     from facequal_jax.models.dlib_resnet import DlibFaceResNet  # pylint: disable=import-outside-toplevel

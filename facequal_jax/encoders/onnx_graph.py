@@ -217,22 +217,26 @@ def _max_pool(inputs, attrs, precision):
   return [_pool(inputs[0], attrs, -jnp.inf, lax.max)[0]]
 
 
+def _window_counts(kernel: int, stride: int, dilation: int, low: int, out: int, counted: tuple) -> np.ndarray:
+  """int [out]: how many taps of each of `out` windows along one axis (the input padded by `low` before it)
+  fall on input positions in `counted` = [first, end)."""
+  taps = np.arange(out)[:, None] * stride + np.arange(kernel)[None, :] * dilation - low
+  return ((taps >= counted[0]) & (taps < counted[1])).sum(axis=1)
+
+
 @_op("AveragePool")
 def _average_pool(inputs, attrs, precision):
   del precision
   x = inputs[0]
-  total, (dims, steps, full, dilations) = _pool(x, attrs, 0.0, lax.add)
-  if attrs.get("count_include_pad", 0):
-    kernel_shape = attrs["kernel_shape"]
-    explicit = [(0, 0), (0, 0)] + _pads(attrs, len(kernel_shape), x.shape[2:], kernel_shape,
-                                        attrs.get("strides", [1] * len(kernel_shape)), dilations)
-    counted = jnp.pad(jnp.ones(x.shape, x.dtype), explicit, constant_values=1.0)
-    extra = [(0, 0)] * 2 + [(0, f[1] - e[1]) for f, e in zip(full[2:], explicit[2:])]
-    count = lax.reduce_window(counted, 0.0, lax.add, dims, steps, extra, window_dilation=(1, 1) + tuple(dilations))
-  else:
-    count = lax.reduce_window(jnp.ones(x.shape, x.dtype), 0.0, lax.add, dims, steps, full,
-                              window_dilation=(1, 1) + tuple(dilations))
-  return [total / count]
+  total, (_, steps, full, dilations) = _pool(x, attrs, 0.0, lax.add)
+  kernel_shape = attrs["kernel_shape"]
+  explicit = _pads(attrs, len(kernel_shape), x.shape[2:], kernel_shape, steps[2:], dilations)
+  count = np.ones((), np.float32)  # static (numpy): the outer product of each axis's counts
+  for size, kernel, stride, dilation, (low, _), (pad_low, pad_high), out in zip(
+      x.shape[2:], kernel_shape, steps[2:], dilations, full[2:], explicit, total.shape[2:]):
+    counted = (-pad_low, size + pad_high) if attrs.get("count_include_pad", 0) else (0, size)
+    count = np.multiply.outer(count, _window_counts(kernel, stride, dilation, low, out, counted))
+  return [total / count.astype(np.float32)]
 
 
 @_op("Concat")

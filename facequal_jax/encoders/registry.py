@@ -3,9 +3,10 @@
 A pretrained encoder is loaded (`load(mesh)`); a fitted one (its class's
 `fit(images, dim)`) is fitted by the IQ job on faces of the data set it scores
 and kept in the workdir (`save(path)`, `load(path)`). An encoder whose optional extra is missing
-falls back to another (`fallback`). Besides the names, the path of an
-`encoder.msgpack` written by `train/pretrain.py` is an encoder. A new encoder
-is one entry of `ENCODERS`.
+falls back to another (`fallback`). Besides the names, a path is an encoder: an
+`encoder.msgpack` written by `train/pretrain.py`, or the user's own face
+network as an `.onnx` file (`onnx_encoder`). A new encoder is one entry of
+`ENCODERS`.
 """
 import dataclasses
 import os
@@ -18,7 +19,7 @@ from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
 from facequal_jax.errors import UsageError
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
-MSGPACK = ".msgpack"
+MSGPACK, ONNX = ".msgpack", ".onnx"
 
 
 # pylint: disable=import-outside-toplevel  (each needs flax or the `faces` extra; only the one asked for is imported)
@@ -40,6 +41,15 @@ def _mim(path: str) -> Callable[[Optional[Mesh]], Encoder]:
   def load(mesh: Optional[Mesh]) -> Encoder:
     from facequal_jax.encoders.mim import load_mim_encoder
     return load_mim_encoder(path, mesh)
+  return load
+
+
+def _onnx(path: str, options: dict) -> Callable[[Optional[Mesh]], Encoder]:
+  def load(mesh: Optional[Mesh]) -> Encoder:
+    from facequal_jax.encoders.onnx_encoder import OnnxEncoder, OnnxPreprocessing
+    settings = dict(options)
+    dtype = settings.pop("dtype", "float32")
+    return OnnxEncoder(path, mesh, dtype, OnnxPreprocessing(**settings))
   return load
 
 
@@ -84,18 +94,21 @@ ENCODERS = {entry.name: entry for entry in (
 DEFAULT = "face_resnet"
 
 
-def entry(name: str) -> EncoderEntry:
-  """The entry of `name`, or of an `encoder.msgpack` path.
+def entry(name: str, onnx: Optional[dict] = None) -> EncoderEntry:
+  """The entry of `name`, of an `encoder.msgpack` path, or of an `.onnx` path (read with `onnx`: the fields of
+  `OnnxPreprocessing` and `dtype`; insightface's conventions where left out).
 
   Raises:
-    UsageError: neither; the message lists the names.
+    UsageError: none of these; the message lists the names.
   """
   if name in ENCODERS:
     return ENCODERS[name]
   if name.endswith(MSGPACK):
     return EncoderEntry(name, f"the MIM encoder {name}", load=_mim(name), checkpoint=name)
-  raise UsageError(f"--config.encoder.name must be one of {', '.join(map(repr, ENCODERS))} or the path of an "
-                   f"encoder{MSGPACK}, got {name!r}")
+  if name.endswith(ONNX):
+    return EncoderEntry(name, f"the ONNX face network {name}", load=_onnx(name, onnx or {}))
+  raise UsageError(f"--config.encoder.name must be one of {', '.join(map(repr, ENCODERS))}, the path of an "
+                   f"encoder{MSGPACK} or of a face network{ONNX}, got {name!r}")
 
 
 def checkpoint_path(name_or_path: str) -> str:
@@ -115,7 +128,8 @@ def load_encoder(path: Optional[str] = None, mesh: Optional[Mesh] = None) -> Enc
 
   Returns:
     An `Encoder`: uint8 faces [B, H, W, C] of any size, C ∈ {1, 3, 4} → unit
-    float32 [B, D] numpy embeddings (D = 128 for the face network).
+    float32 [B, D] numpy embeddings (D = 128 for the face network); its
+    `template` and `input_size` say how faces should be aligned.
 
   Raises:
     FaceNetworkUnavailable: path None and the extra is not installed.

@@ -79,16 +79,28 @@ def choose_embedding(config: ml_collections.ConfigDict) -> Tuple[str, str]:
   return name, align
 
 
-def make_encoder(name: str, view: variants.View, face: FacePreprocess, config: ml_collections.ConfigDict,
-                 workdir: str) -> Encoder:
-  """The encoder `name` names (`encoders.entry`): a pretrained one loaded, a fitted one fitted on up to
-  `encoder.fit_images` samples spread over the view and kept in the workdir (read back when there)."""
-  chosen = encoders.entry(name)
+def face_preprocess(config: ml_collections.ConfigDict, align: str, encoder: Optional[Encoder] = None
+                    ) -> FacePreprocess:
+  """How faces are cut for `encoder` (None: one to be fitted): aligned to its template, `preprocess.size`
+  pixels or else its own input size (the chip's 150 where it takes any)."""
+  template = encoder.template if encoder else "chip"
+  size = config.preprocess.size or (encoder.input_size if encoder else 0) or align_lib.CHIP_SIZE
+  return FacePreprocess(size, config.preprocess.crop, config.preprocess.channels, align, template)
+
+
+def make_encoder(name: str, view: variants.View, align: str, config: ml_collections.ConfigDict,
+                 workdir: str) -> Tuple[Encoder, FacePreprocess]:
+  """The encoder `name` names (`encoders.entry`) and the faces it takes: a pretrained one loaded, a fitted one
+  fitted on up to `encoder.fit_images` samples spread over the view and kept in the workdir (read back when
+  there)."""
+  chosen = encoders.entry(name, config.encoder.onnx.to_dict())
   if chosen.fitted is None:
-    return chosen.load(sharding.make_mesh(config.mesh.num_devices))
+    encoder = chosen.load(sharding.make_mesh(config.mesh.num_devices))
+    return encoder, face_preprocess(config, align, encoder)
+  face = face_preprocess(config, align)
   path = os.path.join(workdir, ENCODER_FILE)
   if os.path.exists(path):
-    return chosen.fitted.load(path)
+    return chosen.fitted.load(path), face
   count = min(config.encoder.fit_images, len(view))
   rows = view.rows[np.linspace(0, len(view) - 1, count).astype(np.int64)]
   images = np.concatenate([b.images for b in pipeline.decode_batches(view.source, rows, face, 512,
@@ -96,7 +108,7 @@ def make_encoder(name: str, view: variants.View, face: FacePreprocess, config: m
   logging.info("fitting %s (dim %d) on %d images of shape %s", name, config.encoder.dim, len(images), face.shape)
   encoder = chosen.fitted.fit(images, config.encoder.dim)
   encoder.save(path)
-  return encoder
+  return encoder, face
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,10 +166,9 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
     view = build_view(source, config.data)
   checks.check_k(config.k, len(view) - 1, "--config.", f"; the data has {len(view)}")  # before any compute
   name, align = choose_embedding(config)
-  face = FacePreprocess(config.preprocess.size, config.preprocess.crop, config.preprocess.channels, align)
   with stages("encoder", f"fitting {name}" if encoders.entry(name).fitted else f"loading the encoder {name}"):
-    encoder = make_encoder(name, view, face, config, workdir)
-  with stages("embedding", f"embedding {len(view):,} faces ({align} alignment)"):
+    encoder, face = make_encoder(name, view, align, config, workdir)
+  with stages("embedding", f"embedding {len(view):,} faces ({align} alignment, {face.template} template)"):
     result = extract.extract_embeddings(
         view, encoder, encoder.fingerprint(), config.extract.dir or os.path.join(workdir, EMBEDDINGS_DIR),
         face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
@@ -165,7 +176,7 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
   skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
   skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
   description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,
-                     encoder={"name": encoder.name, "fingerprint": encoder.fingerprint()},
+                     encoder=encoder.describe(),
                      preprocess=dataclasses.asdict(face))
   flipped = view.flipped[result.positions] if view.flipped is not None else None
   no_face = [{"file": where} for _, where in result.no_face]

@@ -7,6 +7,7 @@ workdir. Checks that need the data itself (NaN rows, label length, k against
 the number of rows) run right after it is read, still before any search.
 """
 import functools
+import importlib.util
 import os
 import tempfile
 
@@ -17,6 +18,7 @@ from facequal_jax.data import align as align_lib
 from facequal_jax.data import kinds
 from facequal_jax.data.preprocess import CHANNEL_MODES
 from facequal_jax.encoders import registry as encoders
+from facequal_jax.encoders.onnx_encoder import DTYPES, OnnxPreprocessing
 from facequal_jax.errors import MissingFile, UsageError
 from facequal_jax.jobs import act
 from facequal_jax.knn.settings import SearchSettings
@@ -48,6 +50,16 @@ def _choice(value, field: str, valid) -> None:
     raise UsageError(f"--config.{field} must be one of {', '.join(map(repr, valid))}, got {value!r}")
 
 
+def check_onnx(encoder: ml_collections.ConfigDict) -> None:
+  """The `encoder.onnx` fields, and that the `onnx` package is there to read the model."""
+  settings = encoder.onnx.to_dict()
+  _choice(settings.pop("dtype"), "encoder.onnx.dtype", DTYPES)
+  OnnxPreprocessing(**settings)
+  if importlib.util.find_spec("onnx") is None:
+    raise UsageError(f"--config.encoder.name={encoder.name}: reading an .onnx model needs the `onnx` package: "
+                     'pip install "facequal_jax[onnx]"')
+
+
 def check_fields(config: ml_collections.ConfigDict) -> None:
   """Every field's type and range, and that the inputs it names exist and can be read."""
   SearchSettings(**config.knn.to_dict())
@@ -57,9 +69,9 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
   checks.check_scoring(config.k, config.alpha, config.singletons, "--config.")
   for field in ("subset.size", "subset.images_per_identity", "subset.min_images", "subset.seed",
                 "data.max_images_per_identity", "data.noise_seed", "extract.workers", "preprocess.crop",
-                "mesh.num_devices", "encoder.dim", "encoder.fit_images"):
+                "mesh.num_devices", "encoder.dim", "encoder.fit_images", "preprocess.size"):
     _integer(config, field, 0)
-  for field in ("extract.batch_size", "extract.chunk_rows", "preprocess.size"):
+  for field in ("extract.batch_size", "extract.chunk_rows"):
     _integer(config, field, 1)
   _choice(config.preprocess.align, "preprocess.align", ("auto",) + align_lib.ALIGN_MODES)
   _choice(config.preprocess.channels, "preprocess.channels", tuple(sorted(CHANNEL_MODES)))
@@ -69,6 +81,8 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
       raise UsageError(f"--config.{field} must be a share in [0, 1), got {rate!r}")
   if encoders.entry(config.encoder.name).name not in encoders.ENCODERS:
     kinds.readable(config.encoder.name, "--config.encoder.name")
+  if config.encoder.name.endswith(encoders.ONNX):
+    check_onnx(config.encoder)
   kind = kinds.configured(config.data)
   if kind is not None:
     kind.check_readable(config.data)

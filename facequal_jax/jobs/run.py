@@ -122,9 +122,10 @@ def describe_data(description: dict, num_skipped: int = 0) -> str:
   if "num_files" in description:
     parts.append(f"{description['num_files']:,} files")
   if "encoder" in description:
-    preprocess = description.get("preprocess", {})
-    parts.append(f"embedded by {description['encoder']['name']} ({preprocess.get('align', '?')} alignment, "
-                 f"{preprocess.get('size', '?')} px {preprocess.get('channels', '')})")
+    preprocess, encoder = description.get("preprocess", {}), description["encoder"]
+    template = f" to the {preprocess['template']} template" if preprocess.get("template", "chip") != "chip" else ""
+    parts.append(f"embedded by {encoder.get('file', encoder['name'])} ({preprocess.get('align', '?')} alignment"
+                 f"{template}, {preprocess.get('size', '?')} px {preprocess.get('channels', '')})")
   if description.get("num_flipped"):
     parts.append(f"{description['num_flipped']:,} labels flipped on purpose")
   if num_skipped:
