@@ -1,4 +1,5 @@
 """Extraction killed mid-way and restarted yields exactly the rows of an uninterrupted run."""
+import json
 import os
 import signal
 import subprocess
@@ -77,3 +78,21 @@ def test_skipped_files_are_returned_and_resume_refuses_other_settings(image_root
   with pytest.raises(ValueError, match="holds an extraction of other data or settings"):
     extract.extract_embeddings(view, encode, "other-encoder", str(tmp_path), face=FacePreprocess(size=4),
                                chunk_rows=50)
+  with pytest.raises(ValueError, match="holds an extraction of other data or settings"):
+    extract.extract_embeddings(view, encode, "first4", str(tmp_path), face=FacePreprocess(size=4, template="arcface"),
+                               chunk_rows=50)
+
+
+def test_an_extraction_whose_manifest_predates_templates_resumes(image_root, tmp_path):
+  """A manifest written before faces could be cut to another template (no `template` field) is one of
+  dlib's chip: it resumes, recomputing nothing."""
+  view = variants.full_view(ImageFolderSource(image_root))
+  encode = lambda images: images.reshape(len(images), -1)[:, :4].astype(np.float32)
+  first = extract.extract_embeddings(view, encode, "first4", str(tmp_path), face=FacePreprocess(size=4),
+                                     chunk_rows=50, workers=1)
+  manifest = json.loads((tmp_path / extract.MANIFEST).read_text())
+  assert manifest["preprocess"] == {"size": 4, "crop": 0, "channels": "rgb", "align": "centre"}  # the old form
+  refused = lambda images: pytest.fail("recomputed")
+  again = extract.extract_embeddings(view, refused, "first4", str(tmp_path), face=FacePreprocess(size=4),
+                                     chunk_rows=50, workers=1)
+  np.testing.assert_array_equal(again.embeddings, first.embeddings)

@@ -58,8 +58,11 @@ class Extraction:
 def _manifest(view: View, encoder_id: str, face: FacePreprocess, chunk_rows: int) -> dict:
   digest = hashlib.sha256(view.rows.tobytes()).hexdigest()  # labels do not change embeddings
   names = "\n".join(view.source.sample_id(int(row)) for row in view.rows)  # the same rows of other data differ
+  preprocess = dataclasses.asdict(face)
+  if preprocess["template"] == "chip":  # as written before templates were chosen: those extractions resume
+    del preprocess["template"]
   return {"num_rows": len(view), "rows_sha256": digest, "samples_sha256": hashlib.sha256(names.encode()).hexdigest(),
-          "encoder": encoder_id, "preprocess": dataclasses.asdict(face), "chunk_rows": chunk_rows}
+          "encoder": encoder_id, "preprocess": preprocess, "chunk_rows": chunk_rows}
 
 
 def _chunk_path(out_dir: str, number: int) -> str:
