@@ -112,7 +112,7 @@ def test_print_config_lists_every_field_with_its_meaning(installed, tmp_path):
   assert all("  # " in value for value in fields.values())  # every field says what it means
   leaves = iq.get_config().to_dict()
   count = lambda node: sum(count(value) if isinstance(value, dict) else 1 for value in node.values())
-  assert len(fields) == count(leaves) == 59  # every leaf of the config, and only those
+  assert len(fields) == count(leaves) == 62  # every leaf of the config, and only those
 
 
 def _npz(path, embeddings, labels, **more):

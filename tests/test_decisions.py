@@ -28,6 +28,8 @@ def _findings():
                             "examples_a": [4, 5], "examples_b": [2, 3]},
                            {"identity_a": 0, "identity_b": 3, "centroid_similarity": 0.951, "mutual_links": 1,
                             "examples_a": [0], "examples_b": [9]}],
+      "low_quality": [{"sample": 8, "quality": 0.12, "evidence": -1.1, "stability": 0.95, "light": 80.0},
+                      {"sample": 4, "quality": 0.15, "evidence": -0.4, "stability": 0.9, "light": 70.0}],
   }
 
 
@@ -67,7 +69,8 @@ def test_default_policy_proposes_by_its_rules():
       (True, "sample", "img9.jpg", "drop", 0.985, (9, 3)),
       (True, "sample", "img6.jpg", "drop", 0.981, (6, 5)),
       (True, "identity", "dee", "drop", 0.8, (9,)),  # found in the other data set
-      (False, "identity", "bob", "merge:cy", 0.97, (4, 5))]  # merges are for review; the smaller joins the larger
+      (False, "identity", "bob", "merge:cy", 0.97, (4, 5)),  # merges are for review; the smaller joins the larger
+      (False, "sample", "img8.jpg", "drop", 0.12, (8,))]  # low quality: for review; img4 has its decision already
   # ann / dee (0.951) would be proposed too, but dee already has its (accepted) decision
   assert "labelled ann, nearer cy (cosine 0.83 to its centroid, 0.41 to the rest of ann; c_i 0.10)" in made[0].reason
 
@@ -77,8 +80,12 @@ def test_policy_knobs_change_what_is_proposed():
                            accept=()))
   assert [(x.apply, x.item, x.action) for x in made] == [(False, "img7.jpg", "relabel:cy"),
                                                           (False, "img4.jpg", "relabel:ann"),
-                                                          (False, "bob", "merge:cy")]
-  assert _propose(d.Policy(suspects="none", duplicates="none", merge_min_similarity=1.5)) == []
+                                                          (False, "bob", "merge:cy"), (False, "img8.jpg", "drop")]
+  assert _propose(d.Policy(suspects="none", duplicates="none", merge_min_similarity=1.5, low_quality="none")) == []
+  accepted = _propose(d.Policy(suspects="none", duplicates="none", merge_min_similarity=1.5,
+                               accept=("low_quality",)))
+  assert [(x.apply, x.item) for x in accepted] == [(True, "img8.jpg"), (True, "img4.jpg")]
+  assert "low-quality face: quality 0.120 (detector evidence -1.10, mirror cosine 0.950" in accepted[0].reason
   with pytest.raises(UsageError, match="decisions.suspects must be one of"):
     d.Policy(suspects="delete")
   with pytest.raises(UsageError, match="decisions.accept takes"):

@@ -13,7 +13,8 @@ def _found():
                             "merge_candidates": [{"identity_a": 0, "identity_b": 2}],
                             "split_candidates": [{"identity": 2}],
                             "near_duplicates": [{"sample_a": 1, "sample_b": 4, "label_a": 0, "label_b": 1}],
-                            "outliers": [{"sample": 3}], "low_information": []}, 0.4, {})
+                            "outliers": [{"sample": 3}], "low_information": [],
+                            "low_quality": [{"sample": 0, "quality": 0.1}]}, 0.4, {})
 
 
 def test_names_and_original_labels_are_added_beside_the_rows_and_labels():
@@ -31,7 +32,7 @@ def test_names_and_original_labels_are_added_beside_the_rows_and_labels():
   duplicate = named["near_duplicates"][0]
   assert (duplicate["file_a"], duplicate["file_b"], duplicate["label_a_name"], duplicate["label_b_name"]) == (
       "file1.png", "file4.png", "ann", "bob")
-  assert named["outliers"][0]["file"] == "file3.png"
+  assert named["outliers"][0]["file"] == "file3.png" and named["low_quality"][0]["file"] == "file0.png"
   assert "label_name" not in _found()["suspected_mislabeled"][0]  # the input is left as it was
 
 
@@ -39,8 +40,8 @@ def test_without_names_labels_are_their_own_names():
   named = _found().named(None, findings.identity_namer(None))
   assert named["suspected_mislabeled"][0]["label_name"] == "1" and "file" not in named["outliers"][0]
   assert named.counts() == {"suspected_mislabeled": 2, "near_duplicates": 1, "merge_candidates": 1,
-                            "split_candidates": 1, "outliers": 1, "low_information": 0}
-  assert list(named.to_dict())[:6] == [kind.key for kind in findings.KINDS]
+                            "split_candidates": 1, "outliers": 1, "low_information": 0, "low_quality": 1}
+  assert list(named.to_dict())[:7] == [kind.key for kind in findings.KINDS]
   assert named["estimated_noise_rate"] == 0.4 and named.to_dict()["overlap"] is None
   assert "decisions" not in named.to_dict() and "injected_noise_recovery" not in named.to_dict()
 

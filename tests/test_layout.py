@@ -33,12 +33,12 @@ def test_the_product_never_imports_the_research():
 
 
 def test_the_product_stays_small():
-  """The product without the research: under 8,700 lines (7,406 when the research moved out; 7,613 with the
+  """The product without the research: under 8,900 lines (7,406 when the research moved out; 7,613 with the
   suspicion score, the copy check and the weak-evidence and name checks; 7,831 with every finding kept, the
   stored search, the threshold selection of the k-NN tiles, the streamed pack writer and the bfloat16 face
   network; 8,438 with the ONNX graph converter and encoder)."""
   lines = sum(len(open(path).readlines()) for path in _product_modules())
-  assert lines <= 8700, lines
+  assert lines <= 8900, lines
 
 
 def _layout_paths():

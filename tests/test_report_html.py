@@ -98,7 +98,8 @@ def test_page_renders_with_scripts_and_without_errors(page):
   assert 'data-ready="1"' in body and 'data-errors="0"' in body  # the script ran to its end, nothing threw
   console = [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]
   assert not console, console
-  assert dom.count('class="bar"') == report.k + 1  # c_i takes the values 0, 1/k, …, 1
+  # c_i takes the values 0, 1/k, …, 1; the face quality histogram has 20 bins of 0.05
+  assert dom.count('class="bar"') == report.k + 1 + 20 and "face quality (docs/face_quality.md)" in dom
   assert 'class="spectrum"' in dom and 'class="effective-rank"' in dom
   identities = dom[dom.index('id="identities"'):]
   assert identities.count("<tr>") == 1 + report.num_identities

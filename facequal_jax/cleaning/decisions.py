@@ -88,6 +88,8 @@ class Policy:
       close are proposed (the smaller identity joins the larger); > 1: none.
     overlap: "drop" drops this set's identities found in the other data set
       (`overlap.source`), or "none".
+    low_quality: "drop" proposes dropping each low-quality face (`diagnostics.low_quality`), or "none"; left
+      for review unless `accept` names "low_quality".
     accept: the findings whose decisions are written with apply=yes; the others
       are written with apply=no, for review. () = review everything.
   """
@@ -96,11 +98,12 @@ class Policy:
   duplicates: str = "drop_one"
   merge_min_similarity: float = 0.95
   overlap: str = "drop"
+  low_quality: str = "drop"
   accept: Tuple[str, ...] = ("suspects", "duplicates", "overlap")
 
   def __post_init__(self):
     for name, valid in (("suspects", SUSPECT_ACTIONS), ("duplicates", ("drop_one", "none")),
-                        ("overlap", ("drop", "none"))):
+                        ("overlap", ("drop", "none")), ("low_quality", ("drop", "none"))):
       if getattr(self, name) not in valid:
         raise UsageError(f"decisions.{name} must be one of {', '.join(map(repr, valid))}, got {getattr(self, name)!r}")
     for name in ("suspect_min_score", "merge_min_similarity"):
@@ -134,7 +137,8 @@ def _held_back(accepted: bool, reason: str, doubts: Sequence[str]) -> Tuple[bool
 
 def propose(findings: finding_kinds.Findings, policy: Policy, names: Naming,
             overlap: Sequence[dict] = ()) -> List[Decision]:
-  """Decisions for the findings of one report, in the order suspects, duplicates, overlaps, merges.
+  """Decisions for the findings of one report, in the order suspects, duplicates, overlaps, merges, low-quality
+  faces.
 
   Args:
     findings: a run's `Findings` (samples are input rows).
@@ -193,6 +197,11 @@ def propose(findings: finding_kinds.Findings, policy: Policy, names: Naming,
       add("merges" in policy.accept, "identity", identity(small), f"merge:{identity(large)}",
           f"may be one person with {identity(large)}: centroid cosine {found['centroid_similarity']:.3f}, "
           f"{found['mutual_links']} mutual nearest-neighbour links", found["centroid_similarity"], examples)
+  if policy.low_quality == "drop":
+    for found in findings["low_quality"]:
+      add("low_quality" in policy.accept, "sample", names.sample_id(found["sample"]), "drop",
+          f"low-quality face: quality {found['quality']:.3f} (detector evidence {found['evidence']:.2f}, mirror "
+          f"cosine {found['stability']:.3f}, darker half {found['light']:.0f})", found["quality"], [found["sample"]])
   return list(made.values())
 
 

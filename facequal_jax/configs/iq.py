@@ -59,6 +59,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.extract.chunk_rows = 4096  # images per resumable chunk file
   config.extract.workers = 0  # decoding and detection threads; 0 = one per core
   config.extract.dir = ""  # where the resumable chunks go; "" = WORKDIR/embeddings
+  # also score each face's quality (docs/face_quality.md): the encoder runs again on the mirror images, and
+  # dlib's detector on each face in the decoding threads
+  config.extract.quality = True
 
   config.k = 10  # neighbours per sample
   config.alpha = 0.2  # IQ = alpha · Consis + (1 − alpha) · r̃
@@ -90,6 +93,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.diagnostics.merge_links = 1  # mutual cross-identity nearest-neighbour pairs for a merge candidate
   config.diagnostics.merge_similarity = 0.95  # cosine of the two identities' centroids a merge candidate needs
   config.diagnostics.low_information_std = 8.0  # pixel std (0–255) below which a face is near-uniform
+  config.diagnostics.low_quality = 0.2  # face quality score (0–1) below which a face is listed as low quality
   config.diagnostics.max_items = 1000  # longest list per finding in report.json and the page (findings.csv: all)
 
   config.overlap = ml_collections.ConfigDict()  # identities shared with another data set (`--overlap_with=OTHER`)
@@ -105,6 +109,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.decisions.duplicates = "drop_one"  # near-duplicates across identities: drop the copy with the lower c_i
   config.decisions.merge_min_similarity = 0.95  # merge candidates from this centroid cosine (smaller joins larger)
   config.decisions.overlap = "drop"  # identities shared with overlap.source: "drop" or "none"
+  config.decisions.low_quality = "drop"  # low-quality faces: "drop" (for review unless accepted below) or "none"
   config.decisions.accept = ("suspects", "duplicates", "overlap")  # written apply=yes; the rest apply=no (review)
 
   config.demo_noise_rates = (0.1, 0.2)  # the built-in default is also scored with these label-flip rates

@@ -113,6 +113,14 @@ def detect_chip(rgb: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PA
   return chip
 
 
+def detection_margin(rgb: np.ndarray, floor: float) -> float:
+  """The SVM margin of dlib's frontal-face detector for the best face in uint8 RGB [H, W, 3] (no up-sampling:
+  an aligned face is large enough), or `floor` where it finds none even at a margin of −2."""
+  detector, _ = _dlib_models()
+  _, scores, _ = detector.run(np.ascontiguousarray(rgb, np.uint8), 0, -2.0)
+  return float(max(scores, default=floor))
+
+
 def warp(image: Image.Image, forward: np.ndarray, size: int) -> Image.Image:
   """`image` warped by the affine map `forward` (float [2, 3], input pixels → output pixels) to size × size."""
   inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2].ravel()  # PIL maps output pixels to input ones

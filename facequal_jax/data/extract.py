@@ -6,8 +6,9 @@ Layout of `out_dir`:
                           a resume with anything different is refused (the
                           labels may differ: views with other labels share it)
   chunks/chunk_NNNNNN.npz one per `chunk_rows` view positions, written atomically:
-                          positions, embeddings, and the skipped positions with
-                          where / why
+                          positions, embeddings, each face's quality and its
+                          terms (`metrics/face_quality.py`), and the skipped
+                          positions with where / why
   embeddings.npz          the assembled result: embeddings, labels, positions,
                           source_rows (written last, atomically)
 
@@ -26,6 +27,7 @@ from facequal_jax import files
 from facequal_jax.data.pipeline import decode_batches
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.data.variants import View
+from facequal_jax.metrics import face_quality
 from facequal_jax.progress import LOGGER as PROGRESS_LOG, Progress
 
 MANIFEST, CHUNKS, RESULT = "extract.json", "chunks", "embeddings.npz"
@@ -45,6 +47,8 @@ class Extraction:
       face (embedded from its centred crop).
     pixel_std: float32 [n] standard deviation of each embedded face's pixels
       (0–255): near-uniform images have almost none.
+    quality: float32 [n, 4] each face's quality score in [0, 1] and its terms (evidence, stability, light):
+      `face_quality.FIELDS`; NaN rows for chunks extracted without it.
   """
   embeddings: np.ndarray
   labels: np.ndarray
@@ -53,6 +57,7 @@ class Extraction:
   skipped: List[Tuple[int, str, str]]
   no_face: List[Tuple[int, str]] = dataclasses.field(default_factory=list)
   pixel_std: Optional[np.ndarray] = None
+  quality: Optional[np.ndarray] = None
 
 
 def _manifest(view: View, encoder_id: str, face: FacePreprocess, chunk_rows: int) -> dict:
@@ -69,13 +74,22 @@ def _chunk_path(out_dir: str, number: int) -> str:
   return os.path.join(out_dir, CHUNKS, f"chunk_{number:06d}.npz")
 
 
+def _quality(encode, images: np.ndarray, embeddings: np.ndarray, terms: np.ndarray) -> np.ndarray:
+  """float32 [b, 4]: `face_quality.FIELDS` of a batch; the mirror images go through the encoder too."""
+  stable = face_quality.stability(embeddings, np.asarray(encode(images[:, :, ::-1]), np.float32))
+  evidence, light = terms[:, 0], terms[:, 1]
+  return np.stack([face_quality.quality(evidence, stable, light), evidence, stable, light], axis=1)
+
+
 def _extract_chunk(view: View, encode, face: FacePreprocess, positions: np.ndarray, batch_size: int,
-                   workers: int, landmarks, progress: Progress) -> dict:
-  good, embeddings, skipped, no_face, pixel_std = [], [], [], [], []
-  for batch in decode_batches(view.source, view.rows[positions], face, batch_size, workers, landmarks):
+                   workers: int, landmarks, progress: Progress, quality: bool) -> dict:
+  good, embeddings, skipped, no_face, pixel_std, scores = [], [], [], [], [], []
+  for batch in decode_batches(view.source, view.rows[positions], face, batch_size, workers, landmarks, quality):
     if len(batch.rows):
       embeddings.append(np.asarray(encode(batch.images), np.float32))
       pixel_std.append(batch.images.reshape(len(batch.images), -1).std(axis=1).astype(np.float32))
+      if quality:
+        scores.append(_quality(encode, batch.images, embeddings[-1], batch.terms))
       good.extend(positions[batch.indices].tolist())
     skipped.extend((int(positions[index]), where, reason) for index, where, reason in batch.skipped)
     no_face.extend((int(positions[index]), where) for index, where in batch.no_face)
@@ -83,6 +97,8 @@ def _extract_chunk(view: View, encode, face: FacePreprocess, positions: np.ndarr
   return {"positions": np.asarray(good, np.int64),
           "embeddings": np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32),
           "pixel_std": np.concatenate(pixel_std) if pixel_std else np.zeros(0, np.float32),
+          "quality": (np.concatenate(scores) if scores else
+                      np.full((len(good), len(face_quality.FIELDS)), np.nan, np.float32)),
           "skipped_positions": np.asarray([s[0] for s in skipped], np.int64),
           "skipped_where": np.asarray([s[1] for s in skipped], str),
           "skipped_reason": np.asarray([s[2] for s in skipped], str),
@@ -94,7 +110,7 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
                        face: FacePreprocess, chunk_rows: int = 4096, batch_size: int = 256, workers: int = 0,
                        landmarks: Optional[Callable[[int], np.ndarray]] = None,
                        after_chunk: Optional[Callable[[int], None]] = None,
-                       result_path: Optional[str] = None) -> Extraction:
+                       result_path: Optional[str] = None, quality: bool = True) -> Extraction:
   """Embeds every sample of `view`, resuming from the chunks already in `out_dir`.
 
   Args:
@@ -112,6 +128,8 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
     result_path: where the assembled result goes (default
       `out_dir/embeddings.npz`); views that differ only in their labels share
       `out_dir` and write their results apart.
+    quality: also score each face's quality (`metrics/face_quality.py`: a second pass of the encoder over the
+      mirror images, and dlib's detector over the faces in the decoding threads).
   """
   os.makedirs(os.path.join(out_dir, CHUNKS), exist_ok=True)
   manifest = _manifest(view, encoder_id, face, chunk_rows)
@@ -135,7 +153,7 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
     if number in done:
       continue
     positions = np.arange(number * chunk_rows, min((number + 1) * chunk_rows, len(view)))
-    chunk = _extract_chunk(view, encode, face, positions, batch_size, workers, landmarks, progress)
+    chunk = _extract_chunk(view, encode, face, positions, batch_size, workers, landmarks, progress, quality)
     files.write_npz(_chunk_path(out_dir, number), **chunk)
     if after_chunk:
       after_chunk(number)
@@ -148,8 +166,10 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
              for pos, where, reason in zip(p["skipped_positions"], p["skipped_where"], p["skipped_reason"])]
   no_face = [(int(pos), str(where)) for p in parts for pos, where in zip(p["no_face_positions"], p["no_face_where"])]
   pixel_std = np.concatenate([p["pixel_std"] for p in parts]).astype(np.float32)
+  scores = np.concatenate([p["quality"] if "quality" in p.files else  # a chunk written before quality scores
+                           np.full((len(p["positions"]), len(face_quality.FIELDS)), np.nan, np.float32) for p in parts])
   result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped, no_face,
-                      pixel_std)
+                      pixel_std, scores.astype(np.float32))
   files.write_npz(result_path or os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
                   positions=result.positions, source_rows=result.source_rows, encoder=np.asarray(encoder_id))
   return result

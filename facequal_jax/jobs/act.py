@@ -83,10 +83,13 @@ def write_decisions(config: ml_collections.ConfigDict, workdir: str, data: input
   flat = np.zeros(len(data.labels), bool) if data.pixel_std is None else (
       Thresholds(**config.diagnostics.to_dict()).near_uniform(data.pixel_std))
   no_face = np.zeros(len(data.labels), bool) if data.face_found is None else ~np.asarray(data.face_found)
+  low_quality = np.zeros(len(data.labels), bool) if data.quality is None else (
+      data.quality[:, 0] < config.diagnostics.low_quality)
 
   def weak_evidence(row: int) -> str:
     return ("no face was found in its image (embedded from the centred crop)" if no_face[row]
-            else "its face is near-uniform" if flat[row] else "")
+            else "its face is near-uniform" if flat[row]
+            else f"its face is of low quality ({data.quality[row, 0]:.2f})" if low_quality[row] else "")
 
   encoder = data.description.get("encoder", {}).get("name", "")
   doubt = (f"the encoder {encoder} does not separate identities well enough to act on alone"

@@ -136,6 +136,8 @@ class LabelledEmbeddings:
     photo_of: sample → the decoded image as stored (PIL), or None without images.
     face_found: bool [n] whether face detection found each sample's face (all
       True where nothing was detected), or None without images.
+    quality: float32 [n, 4] each face's quality score and its terms (`face_quality.FIELDS`; NaN where not
+      scored), or None without images.
   """
   embeddings: np.ndarray
   labels: np.ndarray
@@ -151,6 +153,7 @@ class LabelledEmbeddings:
   sample_id_of: Callable[[int], str] = str
   photo_of: Optional[Callable[[int], Image.Image]] = None
   face_found: Optional[np.ndarray] = None
+  quality: Optional[np.ndarray] = None
 
   @property
   def source_path(self) -> str:
@@ -172,7 +175,8 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
     result = extract.extract_embeddings(
         view, encoder, encoder.fingerprint(), config.extract.dir or os.path.join(workdir, EMBEDDINGS_DIR),
         face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
-        workers=config.extract.workers, result_path=os.path.join(workdir, EMBEDDINGS_DIR, extract.RESULT))
+        workers=config.extract.workers, result_path=os.path.join(workdir, EMBEDDINGS_DIR, extract.RESULT),
+        quality=config.extract.quality)
   skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
   skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
   description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,
@@ -192,7 +196,8 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
                             flipped, image_of, lambda sample: source.describe(int(result.source_rows[sample])),
                             list(source.identity_names), source.labels[result.source_rows],
                             lambda sample: source.sample_id(int(result.source_rows[sample])), photo_of,
-                            ~np.isin(result.positions, [position for position, _ in result.no_face]))
+                            ~np.isin(result.positions, [position for position, _ in result.no_face]),
+                            result.quality)
 
 
 def _with_label_noise(data: LabelledEmbeddings, config: ml_collections.ConfigDict):

@@ -14,7 +14,7 @@ from facequal_jax.data import copies, kinds
 from facequal_jax.errors import UsageError
 from facequal_jax.jobs import act, inputs, preflight
 from facequal_jax.knn.settings import SearchSettings
-from facequal_jax.metrics import diagnostics
+from facequal_jax.metrics import diagnostics, face_quality
 from facequal_jax.metrics.consistency import IdentityTable
 from facequal_jax.metrics.findings import TABLE_COLUMNS, Findings, identity_namer
 from facequal_jax.metrics.quality import IQReport, intrinsic_quality
@@ -28,22 +28,34 @@ SEARCH = os.path.join("search", "neighbors.npz")  # the k-NN search, kept so tha
 
 
 def write_outputs(report: IQReport, findings: Findings, workdir: str, identity_name: Callable[[int], str],
-                  extra: dict) -> None:
+                  extra: dict, quality: np.ndarray) -> None:
   """Writes report.json (the top of each finding list), findings.csv (every finding), identities.csv (with
-  identity names) and per_sample.npz into `workdir`, atomically."""
+  identity names and mean face quality) and per_sample.npz into `workdir`, atomically.
+
+  Args:
+    quality: float [n, 4] the face quality score and its terms of each of the report's samples
+      (`face_quality.FIELDS`; NaN where not scored).
+  """
   summary = report.to_dict()
   summary.update(extra)
   summary.update(findings.to_dict())
+  summary["face_quality"] = face_quality.summary(quality[:, 0], findings.thresholds["low_quality"])
   summary["eigenvalues"] = report.spectrum.eigenvalues.tolist()
   files.write_json(os.path.join(workdir, REPORT), summary)
   files.write_csv(os.path.join(workdir, FINDINGS), TABLE_COLUMNS, findings.table_rows())
-  files.write_csv(os.path.join(workdir, IDENTITIES), IdentityTable.NAMED_COLUMNS,
-                  report.identities.named_rows(identity_name))
+  _, inverse = np.unique(report.labels, return_inverse=True)  # identities in the table's order
+  scored = ~np.isnan(quality[:, 0])
+  with np.errstate(invalid="ignore"):
+    mean_quality = (np.bincount(inverse[scored], quality[scored, 0], len(report.identities.identity))
+                    / np.bincount(inverse[scored], minlength=len(report.identities.identity)))
+  files.write_csv(os.path.join(workdir, IDENTITIES), IdentityTable.NAMED_COLUMNS + ("mean_quality",),
+                  [row + ("" if np.isnan(mean) else round(float(mean), 6),)
+                   for row, mean in zip(report.identities.named_rows(identity_name), mean_quality)])
   rows = report.sample_rows
   files.write_npz(os.path.join(workdir, PER_SAMPLE), row=rows, label=report.labels,
                consistency=report.per_sample_consistency, singleton=report.singleton,
                neighbor_rows=rows[report.neighbors.indices], neighbor_scores=report.neighbors.scores,
-               suspicion=findings.suspicion)
+               suspicion=findings.suspicion, quality=quality[:, 0], quality_terms=quality[:, 1:])
 
 
 def search_settings(config: ml_collections.ConfigDict) -> SearchSettings:
@@ -85,7 +97,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         seed=config.subset.seed, search_cache=os.path.join(workdir, SEARCH))
   with stages("diagnostics", "looking for mislabelled samples, duplicates, merges, splits and outliers"):
     thresholds = diagnostics.Thresholds(**config.diagnostics.to_dict())
-    found = diagnostics.diagnose(report, data.embeddings, thresholds, data.pixel_std, mesh, settings)
+    found = diagnostics.diagnose(report, data.embeddings, thresholds, data.pixel_std, mesh, settings, data.quality)
     if data.photo_of is not None:  # a near-duplicate is one photograph: checked on the images themselves
       found.lists["near_duplicates"], found.near_duplicates_rejected = copies.confirm(
           found["near_duplicates"], data.photo_of, thresholds.copy_similarity)
@@ -95,6 +107,8 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     if data.flipped is not None:
       findings.injected_noise_recovery = findings.noise_recovery(data.flipped, report.sample_rows)
   findings.overlap, other = act.overlap(config, workdir, data, mesh, settings, stages)
+  quality = (np.full((len(report.sample_rows), len(face_quality.FIELDS)), np.nan, np.float32)
+             if data.quality is None else data.quality[np.asarray(report.sample_rows)])
   if jax.process_index() == 0:
     with stages("report", "writing the decisions and the report"):
       proposed = act.write_decisions(config, workdir, data, report, findings)
@@ -102,13 +116,13 @@ def run(config: ml_collections.ConfigDict, workdir: str,
                             "to_apply": sum(d.apply for d in proposed)}
       html_report.write(os.path.join(workdir, HTML), report, findings, image_of=data.image_of, name_of=data.name_of,
                         identity_name=identity_name, note=describe_data(data.description, len(data.skipped)),
-                        decisions=proposed,
+                        decisions=proposed, quality=quality[:, 0],
                         other_image_of=other.image_of if other else None)
     write_outputs(report, findings, workdir, identity_name,
                   {"data": data.description, "subset": config.subset.to_dict(), "num_devices": sharding.mesh_size(mesh),
                    "seconds": time.perf_counter() - start, "stage_seconds": {
                        name: seconds - earlier.get(name, 0.0) for name, seconds in stages.seconds.items()
-                       if seconds > earlier.get(name, 0.0)}})
+                       if seconds > earlier.get(name, 0.0)}}, quality)
   return report, findings
 
 

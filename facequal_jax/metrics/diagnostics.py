@@ -15,6 +15,7 @@ import numpy as np
 
 from facequal_jax.data.copies import COPY_SIMILARITY
 from facequal_jax.errors import UsageError
+from facequal_jax.metrics import face_quality
 from facequal_jax.metrics import findings as findings_lib
 from facequal_jax.metrics.centroids import first_rows, identity_centroids
 from facequal_jax.metrics.suspicion import SUSPECT_SCORE, Suspicion, suspicion
@@ -41,6 +42,7 @@ class Thresholds:
     low_information_std: a face whose pixels' standard deviation (0–255) is
       below this is near-uniform (e.g. nearly black): reported as
       `low_information`, never as a near-duplicate of another such face.
+    low_quality: a face whose quality score (`face_quality`, 0–1) is below this is listed as `low_quality`.
     max_items: longest list per finding in report.json and on the page (findings.csv and decisions.csv hold
       every item, however many).
   """
@@ -51,6 +53,7 @@ class Thresholds:
   merge_links: int = 1
   merge_similarity: float = 0.95
   low_information_std: float = 8.0
+  low_quality: float = 0.2
   max_items: int = 1000
 
   def near_uniform(self, pixel_std: np.ndarray) -> np.ndarray:
@@ -59,7 +62,8 @@ class Thresholds:
 
   def __post_init__(self):
     ranges = {"suspect_score": (-3.0, 3.0), "duplicate_similarity": (-1.0, 1.0),
-              "merge_similarity": (-1.0, 1.0), "copy_similarity": (-1.0, 1.0), "low_information_std": (0.0, 255.0)}
+              "merge_similarity": (-1.0, 1.0), "copy_similarity": (-1.0, 1.0), "low_information_std": (0.0, 255.0),
+              "low_quality": (0.0, 1.0)}
     for name, (low, high) in ranges.items():
       value = getattr(self, name)
       if not isinstance(value, (int, float)) or not low <= value <= high:
@@ -179,6 +183,16 @@ def low_information_faces(pixel_std, thresholds: Thresholds) -> List[dict]:
   return out
 
 
+def low_quality_faces(quality: np.ndarray, thresholds: Thresholds) -> List[dict]:
+  """Samples whose face quality score is below `low_quality`, lowest first (quality: float [n, 4], the
+  fields of `face_quality.FIELDS`; NaN rows were not scored)."""
+  rows = np.flatnonzero(quality[:, 0] < thresholds.low_quality)
+  out = [{"sample": int(row), **{name: float(value) for name, value in zip(face_quality.FIELDS, quality[row])}}
+         for row in rows]
+  out.sort(key=lambda item: (item["quality"], item["sample"]))
+  return out
+
+
 def outliers(scores, thresholds: Thresholds) -> List[dict]:
   """Samples far from everything: robust z-score of their mean neighbour similarity below `outlier_z`."""
   closeness = scores.mean(axis=1)
@@ -219,7 +233,7 @@ def _in_input_rows(found: Dict[str, List[dict]], rows: np.ndarray, labels: np.nd
 
 
 def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_std=None, mesh=None,
-             settings=None) -> findings_lib.Findings:
+             settings=None, quality=None) -> findings_lib.Findings:
   """All findings of an IQ report, every sample an input row.
 
   Args:
@@ -230,6 +244,8 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
       row's face (0–255), for `low_information`.
     mesh, settings: where and how the search over identity centroids runs (default: every device, the
       default `SearchSettings`).
+    quality: optional float [N, 4] each input row's face quality and its terms (`face_quality.FIELDS`), for
+      `low_quality`.
 
   Returns:
     `Findings`: a ranked list of every kind of `findings.KINDS`, the
@@ -239,6 +255,8 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
   rows = np.asarray(report.sample_rows)
   pixel_std = np.full(len(rows), np.inf) if pixel_std is None else np.asarray(pixel_std, np.float64)[rows]
   low_information = thresholds.near_uniform(pixel_std)
+  quality = (np.full((len(rows), len(face_quality.FIELDS)), np.nan) if quality is None
+             else np.asarray(quality, np.float64)[rows])
   embeddings = np.asarray(np.asarray(embeddings)[rows], np.float32)
   embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   labels, indices = np.asarray(report.labels, np.int64), np.asarray(report.neighbors.indices)
@@ -253,6 +271,7 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
       "split_candidates": split_candidates(labels, indices),
       "outliers": outliers(scores, thresholds),
       "low_information": low_information_faces(pixel_std, thresholds),
+      "low_quality": low_quality_faces(quality, thresholds),
   }
   return findings_lib.Findings(_in_input_rows(found, rows, labels, indices),
                                estimated_noise_rate(singleton, suspected, thresholds),

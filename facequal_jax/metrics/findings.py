@@ -100,6 +100,12 @@ KINDS = (
                 "Near-uniform faces, too little to recognise", ("sample",), (), ("sample", "pixel standard deviation"),
                 lambda item, view: [view.name(item["sample"]), f"{item['pixel_std']:.2f}"], _one_face, "image",
                 "pixel_std"),
+    FindingKind("low_quality", "low-quality face", "low-quality faces", "Low-quality faces", ("sample",), (),
+                ("sample", "quality", "detector evidence", "mirror cosine", "darker half"),
+                lambda item, view: [view.name(item["sample"]), f"{item['quality']:.3f}", f"{item['evidence']:.2f}",
+                                    f"{item['stability']:.3f}", f"{item['light']:.0f}"], _one_face, "image",
+                "quality", "none found: every face scores at least diagnostics.low_quality",
+                decision="low_quality"),
 )
 
 

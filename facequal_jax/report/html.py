@@ -237,7 +237,8 @@ def _finding_sections(findings: Findings, page: _Page) -> List[str]:
 def render(report: IQReport, findings: Findings, title: str, image_of: Optional[Callable[[int], np.ndarray]] = None,
            name_of: Optional[Callable[[int], str]] = None, note: str = "",
            identity_name: Optional[Callable[[int], str]] = None, decisions: Sequence = (),
-           other_image_of: Optional[Callable[[int], np.ndarray]] = None) -> str:
+           other_image_of: Optional[Callable[[int], np.ndarray]] = None,
+           quality: Optional[np.ndarray] = None) -> str:
   """The page for one IQ report and its findings (rendering only: nothing is computed here).
 
   Args:
@@ -250,6 +251,7 @@ def render(report: IQReport, findings: Findings, title: str, image_of: Optional[
     identity_name: optional label → identity name (default: the label).
     decisions: the proposed `Decision`s (decisions.csv).
     other_image_of: row of the overlap's other data set → uint8 image.
+    quality: float [n] the face quality score of each of the report's samples (NaN: not scored), or None.
   """
   page = _Page(image_of, name_of, identity_name, other_image_of)
   shown_decisions = list(decisions)[:PAGE_ROWS]
@@ -271,6 +273,11 @@ def render(report: IQReport, findings: Findings, title: str, image_of: Optional[
                                      "per-sample consistency c_i", f"share of the {k} neighbours with the same label",
                                      ylabel="samples")
   spectrum_plot = plots.spectrum(report.spectrum.eigenvalues, report.effective_rank, "eigenvalue spectrum (log)")
+  scored = np.zeros(0) if quality is None else np.asarray(quality, np.float64)
+  scored = scored[~np.isnan(scored)]
+  quality_plot = plots.histogram(scored, np.linspace(0.0, 1.0, 21), "face quality (docs/face_quality.md)",
+                                 "quality: low = blurred, dark, occluded, not a face; high = clear, frontal",
+                                 ylabel="faces") if len(scored) else ""
   sections = _finding_sections(findings, page) + _cleaning_sections(findings, decisions, page) + [
       _section("no_face", "Images where no face was found (embedded from their centred crop)",
                findings.no_face_found, ["file"], lambda item: [_text(item["file"])]),
@@ -284,7 +291,7 @@ def render(report: IQReport, findings: Findings, title: str, image_of: Optional[
 <h2>Headline</h2><table id="headline">{headline}</table>
 {warning}
 <h2>Distribution and spectrum</h2>
-<div class="plots" id="plots">{consistency_plot}{spectrum_plot}</div>
+<div class="plots" id="plots">{consistency_plot}{spectrum_plot}{quality_plot}</div>
 {"".join(sections)}
 {_identity_section(report, findings, page.identity_name)}
 <script type="application/json" id="data">{_json_for_script(dict(values, note=note))}</script>
@@ -318,13 +325,13 @@ def _identity_section(report: IQReport, findings: Findings, identity_name: Calla
 def write(path: str, report: IQReport, findings: Findings, *, image_of: Optional[Callable[[int], np.ndarray]] = None,
           name_of: Optional[Callable[[int], str]] = None, title: str = "facequal_jax report", note: str = "",
           identity_name: Optional[Callable[[int], str]] = None, decisions: Sequence = (),
-          other_image_of: Optional[Callable[[int], np.ndarray]] = None) -> None:
+          other_image_of: Optional[Callable[[int], np.ndarray]] = None, quality: Optional[np.ndarray] = None) -> None:
   """Writes the page of `report` and its `findings` (from `diagnose`) to `path`, atomically.
 
   Args:
     image_of, name_of: optional input row → uint8 image / name.
     identity_name: optional label → identity name.
-    decisions, other_image_of: as `render` takes them.
+    decisions, other_image_of, quality: as `render` takes them.
   """
   files.write_bytes(path, render(report, findings, title, image_of, name_of, note, identity_name, decisions,
-                                 other_image_of).encode())
+                                 other_image_of, quality).encode())
