@@ -163,5 +163,5 @@ def test_hard_light_tight_crops_yield_no_copies_and_no_decision_on_weak_evidence
   for row in read.decisions:  # … but nothing resting on a weak image is accepted
     if row.apply:
       assert os.path.join(folder, row.item) not in weak, row
-    elif os.path.join(folder, row.item) in weak:
-      assert "for review only" in row.reason
+    elif os.path.join(folder, row.item) in weak and not row.reason.startswith("low-quality face"):
+      assert "for review only" in row.reason  # (a low-quality face's own drop is for review by the policy)

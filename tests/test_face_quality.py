@@ -162,3 +162,17 @@ def test_the_extraction_scores_each_face_with_its_mirror_image_or_not_at_all(tmp
   unscored = extract.extract_embeddings(variants.full_view(source), encode, "linear", str(tmp_path / "off"),
                                         face=face, chunk_rows=5, workers=1, quality=False)
   assert unscored.quality.shape == (12, 4) and np.isnan(unscored.quality).all()
+
+
+def test_without_a_detector_the_evidence_is_null_and_the_rest_still_decides():
+  from facequal_jax.cleaning import decisions  # pylint: disable=import-outside-toplevel
+  from facequal_jax.metrics import diagnostics  # pylint: disable=import-outside-toplevel
+  quality = np.array([[0.1, np.nan, 0.8, 90.0], [0.9, np.nan, 0.99, 120.0]])
+  listed = diagnostics.low_quality_faces(quality, diagnostics.Thresholds())
+  assert listed == [{"sample": 0, "quality": 0.1, "evidence": None, "stability": 0.8, "light": 90.0}]
+  json.dumps(listed, allow_nan=False)  # report.json holds no NaN
+  names = decisions.Naming(lambda row: f"img{row}.jpg", lambda row: 0.5, str, lambda label: 1)
+  found = {"suspected_mislabeled": [], "near_duplicates": [], "merge_candidates": [], "low_quality": listed}
+  made = decisions.propose(found, decisions.Policy(), names)
+  assert [(x.apply, x.item, x.reason) for x in made] == [
+      (False, "img0.jpg", "low-quality face: quality 0.100 (mirror cosine 0.800, darker half 90)")]

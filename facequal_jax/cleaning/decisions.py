@@ -199,9 +199,10 @@ def propose(findings: finding_kinds.Findings, policy: Policy, names: Naming,
           f"{found['mutual_links']} mutual nearest-neighbour links", found["centroid_similarity"], examples)
   if policy.low_quality == "drop":
     for found in findings["low_quality"]:
+      evidence = "" if found["evidence"] is None else f"detector evidence {found['evidence']:.2f}, "
       add("low_quality" in policy.accept, "sample", names.sample_id(found["sample"]), "drop",
-          f"low-quality face: quality {found['quality']:.3f} (detector evidence {found['evidence']:.2f}, mirror "
-          f"cosine {found['stability']:.3f}, darker half {found['light']:.0f})", found["quality"], [found["sample"]])
+          f"low-quality face: quality {found['quality']:.3f} ({evidence}mirror cosine {found['stability']:.3f}, "
+          f"darker half {found['light']:.0f})", found["quality"], [found["sample"]])
   return list(made.values())
 
 

@@ -176,7 +176,7 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
         view, encoder, encoder.fingerprint(), config.extract.dir or os.path.join(workdir, EMBEDDINGS_DIR),
         face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
         workers=config.extract.workers, result_path=os.path.join(workdir, EMBEDDINGS_DIR, extract.RESULT),
-        quality=config.extract.quality)
+        quality=config.extract.quality and encoders.entry(name).decides)  # not eigenfaces: no face network
   skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
   skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
   description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,

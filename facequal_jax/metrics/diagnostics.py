@@ -187,8 +187,8 @@ def low_quality_faces(quality: np.ndarray, thresholds: Thresholds) -> List[dict]
   """Samples whose face quality score is below `low_quality`, lowest first (quality: float [n, 4], the
   fields of `face_quality.FIELDS`; NaN rows were not scored)."""
   rows = np.flatnonzero(quality[:, 0] < thresholds.low_quality)
-  out = [{"sample": int(row), **{name: float(value) for name, value in zip(face_quality.FIELDS, quality[row])}}
-         for row in rows]
+  out = [{"sample": int(row), **{name: None if np.isnan(value) else float(value)  # no detector: no evidence
+                                  for name, value in zip(face_quality.FIELDS, quality[row])}} for row in rows]
   out.sort(key=lambda item: (item["quality"], item["sample"]))
   return out
 
