@@ -97,8 +97,7 @@ def _extract_chunk(view: View, encode, face: FacePreprocess, positions: np.ndarr
   return {"positions": np.asarray(good, np.int64),
           "embeddings": np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32),
           "pixel_std": np.concatenate(pixel_std) if pixel_std else np.zeros(0, np.float32),
-          "quality": (np.concatenate(scores) if scores else
-                      np.full((len(good), len(face_quality.FIELDS)), np.nan, np.float32)),
+          "quality": np.concatenate(scores) if scores else face_quality.unscored(len(good)),
           "skipped_positions": np.asarray([s[0] for s in skipped], np.int64),
           "skipped_where": np.asarray([s[1] for s in skipped], str),
           "skipped_reason": np.asarray([s[2] for s in skipped], str),
@@ -167,7 +166,7 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
   no_face = [(int(pos), str(where)) for p in parts for pos, where in zip(p["no_face_positions"], p["no_face_where"])]
   pixel_std = np.concatenate([p["pixel_std"] for p in parts]).astype(np.float32)
   scores = np.concatenate([p["quality"] if "quality" in p.files else  # a chunk written before quality scores
-                           np.full((len(p["positions"]), len(face_quality.FIELDS)), np.nan, np.float32) for p in parts])
+                           face_quality.unscored(len(p["positions"])) for p in parts])
   result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped, no_face,
                       pixel_std, scores.astype(np.float32))
   files.write_npz(result_path or os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,

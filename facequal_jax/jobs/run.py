@@ -107,7 +107,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     if data.flipped is not None:
       findings.injected_noise_recovery = findings.noise_recovery(data.flipped, report.sample_rows)
   findings.overlap, other = act.overlap(config, workdir, data, mesh, settings, stages)
-  quality = (np.full((len(report.sample_rows), len(face_quality.FIELDS)), np.nan, np.float32)
+  quality = (face_quality.unscored(len(report.sample_rows))
              if data.quality is None else data.quality[np.asarray(report.sample_rows)])
   if jax.process_index() == 0:
     with stages("report", "writing the decisions and the report"):

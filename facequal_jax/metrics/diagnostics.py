@@ -255,8 +255,7 @@ def diagnose(report, embeddings, thresholds: Thresholds = Thresholds(), pixel_st
   rows = np.asarray(report.sample_rows)
   pixel_std = np.full(len(rows), np.inf) if pixel_std is None else np.asarray(pixel_std, np.float64)[rows]
   low_information = thresholds.near_uniform(pixel_std)
-  quality = (np.full((len(rows), len(face_quality.FIELDS)), np.nan) if quality is None
-             else np.asarray(quality, np.float64)[rows])
+  quality = face_quality.unscored(len(rows)) if quality is None else np.asarray(quality, np.float64)[rows]
   embeddings = np.asarray(np.asarray(embeddings)[rows], np.float32)
   embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
   labels, indices = np.asarray(report.labels, np.int64), np.asarray(report.neighbors.indices)

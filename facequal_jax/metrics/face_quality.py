@@ -46,6 +46,11 @@ def face_terms(face: np.ndarray, template: str, detect: bool = True) -> tuple:
   return evidence, float(light)
 
 
+def unscored(count: int) -> np.ndarray:
+  """float32 [count, 4]: the rows of faces that were not scored (every field NaN)."""
+  return np.full((count, len(FIELDS)), np.nan, np.float32)
+
+
 def stability(embeddings: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
   """float32 [n]: the cosine between each face's embedding and its mirror image's (both [n, D])."""
   a, b = np.asarray(embeddings, np.float64), np.asarray(mirrored, np.float64)
