@@ -144,6 +144,11 @@ def test_the_job_reports_quality_in_every_output(tmp_path):
   dropped = {row[2]: row[0] for row in rows if row[4].startswith("low-quality face")}
   assert set(dropped) == low and set(dropped.values()) == {"no"}  # for review only
   assert report.num_samples == 80
+  again = iq.get_config()  # the extraction's .npz carries the scores to a run on embeddings
+  again.data.embeddings = str(tmp_path / "out" / "embeddings" / "embeddings.npz")
+  again.k = 5
+  run.run(again, str(tmp_path / "again"))
+  assert json.loads((tmp_path / "again" / "report.json").read_text())["face_quality"] == summary
 
 
 def test_the_extraction_scores_each_face_with_its_mirror_image_or_not_at_all(tmp_path):

@@ -10,7 +10,7 @@ Layout of `out_dir`:
                           terms (`metrics/face_quality.py`), and the skipped
                           positions with where / why
   embeddings.npz          the assembled result: embeddings, labels, positions,
-                          source_rows (written last, atomically)
+                          source_rows, quality (written last, atomically)
 
 A killed run restarted with the same arguments redoes only the chunks that are
 missing, so the result has exactly the rows of an uninterrupted run.
@@ -170,5 +170,6 @@ def extract_embeddings(view: View, encode: Callable[[np.ndarray], np.ndarray], e
   result = Extraction(embeddings, view.labels[positions], positions, view.rows[positions], skipped, no_face,
                       pixel_std, scores.astype(np.float32))
   files.write_npz(result_path or os.path.join(out_dir, RESULT), embeddings=result.embeddings, labels=result.labels,
-                  positions=result.positions, source_rows=result.source_rows, encoder=np.asarray(encoder_id))
+                  positions=result.positions, source_rows=result.source_rows, encoder=np.asarray(encoder_id),
+                  quality=result.quality)
   return result

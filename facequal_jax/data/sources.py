@@ -245,6 +245,7 @@ class EmbeddingsSource:
     identity_names: `given_names`, or each label as text.
     encoder: the fingerprint of the encoder that made them (`encoder`, written by the IQ job's extraction),
       or "" when the file does not say.
+    quality: float32 [N, 4] each face's quality and its terms (`quality`, written by the extraction), or None.
   """
 
   def __init__(self, path: str):
@@ -255,6 +256,12 @@ class EmbeddingsSource:
                            else [str(n) for n in range(int(self.labels.max()) + 1)])
     with np.load(path, allow_pickle=False) as stored:
       self.encoder = str(stored["encoder"]) if "encoder" in stored.files else ""
+      self.quality = None
+      if "quality" in stored.files:
+        self.quality = np.asarray(stored["quality"], np.float32)
+        if self.quality.shape != (len(self.labels), 4):
+          raise DataError(f"{path}: `quality` must be float [{len(self.labels)}, 4] (score, evidence, stability, "
+                          f"light), got shape {self.quality.shape}")
 
   def __len__(self) -> int:
     return len(self.labels)

@@ -228,5 +228,6 @@ def load(config: ml_collections.ConfigDict, workdir: str, stages: Optional[Stage
   description = kind.describe(config.data)
   if source.encoder:  # embeddings the IQ job extracted say by which encoder
     description["encoder"] = {"name": source.encoder.partition(":")[0], "fingerprint": source.encoder}
-  data = LabelledEmbeddings(source.embeddings, source.labels, description, [], identity_names=source.given_names)
+  data = LabelledEmbeddings(source.embeddings, source.labels, description, [], identity_names=source.given_names,
+                            quality=source.quality)
   return _with_label_noise(data, config)
