@@ -169,14 +169,15 @@ def embed(config: ml_collections.ConfigDict, workdir: str, stages: Stages) -> La
     view = build_view(source, config.data)
   checks.check_k(config.k, len(view) - 1, "--config.", f"; the data has {len(view)}")  # before any compute
   name, align = choose_embedding(config)
-  with stages("encoder", f"fitting {name}" if encoders.entry(name).fitted else f"loading the encoder {name}"):
+  chosen = encoders.entry(name)
+  with stages("encoder", f"fitting {name}" if chosen.fitted else f"loading the encoder {name}"):
     encoder, face = make_encoder(name, view, align, config, workdir)
   with stages("embedding", f"embedding {len(view):,} faces ({align} alignment, {face.template} template)"):
     result = extract.extract_embeddings(
         view, encoder, encoder.fingerprint(), config.extract.dir or os.path.join(workdir, EMBEDDINGS_DIR),
         face=face, chunk_rows=config.extract.chunk_rows, batch_size=config.extract.batch_size,
         workers=config.extract.workers, result_path=os.path.join(workdir, EMBEDDINGS_DIR, extract.RESULT),
-        quality=config.extract.quality and encoders.entry(name).decides)  # not eigenfaces: no face network
+        quality=config.extract.quality and chosen.decides)  # not eigenfaces: no face network
   skipped = [{"file": where, "reason": reason} for where, reason in source.listing_skipped]
   skipped += [{"file": where, "reason": reason} for _, where, reason in result.skipped]
   description.update(num_files=len(source), num_flipped=int(view.flipped.sum()) if view.flipped is not None else 0,

@@ -26,6 +26,7 @@ FIELDS = ("quality", "evidence", "stability", "light")  # a face's score and its
 EVIDENCE_SLOPE = 3.0
 STABILITY_POWER = 10
 LIGHT_FULL = 60.0
+HISTOGRAM_EDGES = np.linspace(0.0, 1.0, 21)  # report.json's and the page's bins
 NO_FACE_EVIDENCE = -2.5  # the evidence where the detector finds nothing, even at a margin of −2
 # The face region of a 150 × 150 chip (rows, columns): between the brows and the chin, cheek to cheek.
 _FACE_ROWS, _LEFT, _RIGHT = slice(30, 130), slice(25, 75), slice(75, 125)
@@ -73,8 +74,8 @@ def summary(scores: np.ndarray, threshold: float) -> dict:
   scored = scored[~np.isnan(scored)]
   if not len(scored):
     return {"num_scored": 0}
-  edges = np.linspace(0.0, 1.0, 21)
   return {"num_scored": len(scored), "mean": float(scored.mean()),
           "percentiles": {str(p): float(np.percentile(scored, p)) for p in (1, 5, 25, 50, 75, 95)},
           "threshold": threshold, "num_low": int((scored < threshold).sum()),
-          "histogram": {"edges": edges.round(2).tolist(), "counts": np.histogram(scored, edges)[0].tolist()}}
+          "histogram": {"edges": HISTOGRAM_EDGES.round(2).tolist(),
+                        "counts": np.histogram(scored, HISTOGRAM_EDGES)[0].tolist()}}

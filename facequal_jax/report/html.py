@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from facequal_jax import files
+from facequal_jax.metrics import face_quality
 from facequal_jax.metrics.findings import KINDS, SUSPECTS, Findings, PictureGroups
 from facequal_jax.metrics.quality import IQReport
 from facequal_jax.progress import Progress
@@ -275,7 +276,7 @@ def render(report: IQReport, findings: Findings, title: str, image_of: Optional[
   spectrum_plot = plots.spectrum(report.spectrum.eigenvalues, report.effective_rank, "eigenvalue spectrum (log)")
   scored = np.zeros(0) if quality is None else np.asarray(quality, np.float64)
   scored = scored[~np.isnan(scored)]
-  quality_plot = plots.histogram(scored, np.linspace(0.0, 1.0, 21), "face quality (docs/face_quality.md)",
+  quality_plot = plots.histogram(scored, face_quality.HISTOGRAM_EDGES, "face quality (docs/face_quality.md)",
                                  "quality: low = blurred, dark, occluded, not a face; high = clear, frontal",
                                  ylabel="faces") if len(scored) else ""
   sections = _finding_sections(findings, page) + _cleaning_sections(findings, decisions, page) + [
