@@ -9,7 +9,8 @@ import pytest
 
 from facequal_jax.research.configs import protocol_lfw
 from facequal_jax.research import experiment as protocol
-from facequal_jax.research import experiment_outputs
+from facequal_jax.research import protocols
+from scipy import stats
 import shared_data
 
 LFW = shared_data.path("lfw_dev")
@@ -44,6 +45,18 @@ def test_variants_hold_what_they_claim(smoke_run):
   for row in rows:
     assert 0.5 <= row["accuracy"] <= 1.0 and 0.0 <= row["iq"] <= 1.0
     assert row["num_pairs"] == 1000  # 500 genuine + 500 impostor held-out pairs
+    assert 0.0 <= row["crossfit_consistency"] <= 1.0 and 0.0 <= row["subset_iq"] <= 1.0
+    # The cross-fitted IQ takes r̃ from the fixed-size subset protocol.
+    assert row["crossfit_iq"] == pytest.approx(0.2 * row["crossfit_consistency"]
+                                               + 0.8 * row["subset_effective_rank_normalized"])
+  # The subsets are the same for both seeds: the fixed encoder's subset metrics agree, and labels alone move them.
+  assert seeds[0]["fixed_subset_iq"] == seeds[1]["fixed_subset_iq"]
+  assert by_name["noise_20"]["fixed_subset_consistency"] < by_name["clean_100"]["fixed_subset_consistency"]
+  # Each run trained its two half proxies, for half the steps.
+  for half in ("half_0", "half_1"):
+    logged = [json.loads(line) for line in open(os.path.join(workdir, "variants", "noise_20", "seed_1", half,
+                                                             "metrics.jsonl"))]
+    assert logged[-1]["step"] == 10
 
 
 def test_outputs_are_complete_and_recompute(smoke_run):
@@ -63,7 +76,7 @@ def test_outputs_are_complete_and_recompute(smoke_run):
   assert iq_row["pearson"] == pytest.approx(want, abs=1e-9)
   assert iq_row["low"] <= iq_row["estimate"] <= iq_row["high"]
   # The α curve's ends are Spearman of r̃ alone (α = 0) and of Consis alone (α = 1).
-  curve = written["alpha_curves"]["proxy"]
+  curve = written["alpha_curves"]["proxy, whole set"]
   assert written["alphas"][0] == 0.0 and written["alphas"][-1] == 1.0
   assert curve[0] == pytest.approx(written["correlations"]["effective_rank_normalized"]["estimate"])
   assert curve[-1] == pytest.approx(written["correlations"]["consistency"]["estimate"])
@@ -71,16 +84,22 @@ def test_outputs_are_complete_and_recompute(smoke_run):
   summary = {s["variant"]: s for s in written["summary"]}
   pair = [r["accuracy"] for r in rows if r["variant"] == "clean_50"]
   assert summary["clean_50"]["accuracy_std"] == pytest.approx(abs(pair[0] - pair[1]) / np.sqrt(2))
+  # The ceiling: Spearman of seed 0's accuracies against seed 1's (three variants, worked from the rows).
+  by_seed = [[r["accuracy"] for r in rows if r["seed"] == s] for s in (0, 1)]
+  assert written["ceiling"]["estimate"] == pytest.approx(stats.spearmanr(*by_seed).statistic)
+  # The pre-registered primary metric comes first and is marked so.
+  assert written["primary"] == "subset_iq" and next(iter(written["correlations"])) == "subset_iq"
   svg = ElementTree.parse(os.path.join(workdir, "protocol.svg")).getroot()
   circles = svg.findall("{http://www.w3.org/2000/svg}circle")
-  assert len(circles) == len(experiment_outputs.METRICS) * len(names)
+  assert len(circles) == 3 * len(protocols.active(config)) * len(names) - 1 * len(names)  # crossfit: no r̃
   # The probe spectrum was logged at every logged step (10, 20) of every run: one line per run.
   training = ElementTree.parse(os.path.join(workdir, "protocol_training.svg")).getroot()
   lines = training.findall(".//{http://www.w3.org/2000/svg}polyline")
   assert len(lines) == len(rows) and all(len(line.get("points").split()) == 2 for line in lines)
   with open(os.path.join(workdir, "protocol.md")) as f:
     text = f.read()
-  assert "| IQ (proxy) |" in text and "protocol_alpha.svg" in text and "protocol_training.svg" in text
+  assert "| IQ (proxy, fixed-size subset) | **primary** |" in text and "The ground truth's ceiling" in text
+  assert "protocol_alpha.svg" in text and "protocol_training.svg" in text
 
 
 def test_a_finished_run_resumes_without_training(smoke_run):

@@ -88,6 +88,15 @@ def test_stratified_subset_keeps_groups_and_reproduces():
   assert not np.array_equal(rows, fq.stratified_identity_subset(labels, 1000, 11, 2, seed=4))
 
 
+def test_stratified_subset_with_an_identity_limit_has_the_same_shape_where_data_allow():
+  # 40 identities with 6 images, 40 with 2: the limit takes 12 identities, 4 images each where they have them.
+  labels = np.repeat(np.arange(80), [6] * 40 + [2] * 40)
+  rich = fq.stratified_identity_subset(labels[:240], 48, 4, 2, seed=0, max_identities=12)
+  assert len(np.unique(labels[rich])) == 12 and set(np.bincount(labels[rich])[labels[rich]]) == {4}
+  poor = fq.stratified_identity_subset(labels[240:], 48, 4, 2, seed=0, max_identities=12)
+  assert len(np.unique(labels[240:][poor])) == 12 and len(poor) == 24  # two each: all they have
+
+
 def test_subset_mode_scores_only_the_subset():
   rng = np.random.default_rng(3)
   rows, labels = clustered_gaussian(rng, 3000, 16, clusters=150, spread=0.5)

@@ -67,3 +67,21 @@ def test_alpha_curve_by_hand():
   # α = 0.5: IQ (0.55, 0.55, 0.25) ranks (2.5, 2.5, 1): Pearson of ranks with (3, 2, 1) = 0.866…
   # α = 1: Consis ranks as accuracy: 1.
   assert curve == pytest.approx([-0.5, np.sqrt(3) / 2, 1.0])
+
+
+def test_repeat_agreement_is_the_seed_against_seed_spearman_and_its_ceiling_by_hand():
+  # Five variants measured twice (two seeds): ranks (1, 2, 3, 4, 5) and (1, 3, 2, 4, 5).
+  first = np.array([0.70, 0.75, 0.80, 0.85, 0.90])
+  second = np.array([0.72, 0.80, 0.78, 0.86, 0.91])
+  got = statistics.repeat_agreement(first, second, resamples=20000, seed=1)
+  assert got["estimate"] == pytest.approx(1 - 6 * 2 / (5 * 24))  # 0.9
+  # The mean of two such measurements has reliability 2·0.9 / 1.9 (Spearman–Brown): ceiling √0.947 = 0.973.
+  assert got["ceiling"] == pytest.approx(np.sqrt(2 * 0.9 / 1.9))
+  assert statistics.spearman_brown(0.5, 3) == pytest.approx(1.5 / 2.0)
+  exact = [_spearman(first[list(t)], second[list(t)]) for t in itertools.product(range(5), repeat=5)]
+  atoms = np.unique(np.round([d for d in exact if np.isfinite(d)], 12))
+  for side, want in zip(("low", "high"), _exact_quantiles(exact)):
+    assert abs(np.searchsorted(atoms, round(got[side], 12)) - np.searchsorted(atoms, round(want, 12))) <= 1
+  assert got["ceiling_high"] == pytest.approx(1.0) and got["ceiling_low"] <= got["ceiling"]
+  # Two measurements that disagree completely leave nothing to rank with: ceiling 0.
+  assert statistics.repeat_agreement(first, first[::-1], resamples=50)["ceiling"] == 0.0

@@ -43,6 +43,7 @@ def test_evaluate_on_constructed_embeddings():
     embeddings[2 * identity + 1] = np.eye(24)[20 + identity]
   pairs = verification.held_out_pairs(labels, max_genuine=20, seed=0)
   assert pairs[:, 2].sum() == 20 and len(pairs) == 40
+  np.testing.assert_array_equal(verification.held_out_pairs(labels, max_genuine=0, seed=0), pairs)  # 0: all 20
   assert np.all(labels[pairs[:20, 0]] == labels[pairs[:20, 1]])
   assert np.all(labels[pairs[20:, 0]] != labels[pairs[20:, 1]])
   result = verification.evaluate(embeddings, pairs)

@@ -3,13 +3,13 @@ import numpy as np
 
 
 def stratified_identity_subset(labels: np.ndarray, size: int, images_per_identity: int, min_images: int = 2,
-                               seed: int = 0) -> np.ndarray:
+                               seed: int = 0, max_identities: int = 0) -> np.ndarray:
   """Rows of a subset built identity by identity.
 
   Identities with at least `min_images` samples are visited in a seeded random
   order; each contributes a random `min(count, images_per_identity)` of its
   samples, until `size` rows are reached (the last identity is cut to fit, but
-  never below `min_images`). Taking whole groups keeps most samples' k
+  never below `min_images`) or `max_identities` identities are taken. Taking whole groups keeps most samples' k
   same-identity neighbours inside the subset.
 
   Args:
@@ -18,6 +18,9 @@ def stratified_identity_subset(labels: np.ndarray, size: int, images_per_identit
     images_per_identity: cap of samples per identity (> 0).
     min_images: identities with fewer samples are not sampled.
     seed: random seed.
+    max_identities: at most this many identities (0: no limit); with `size` at least
+      max_identities × images_per_identity, every data set gets the same number of identities
+      and of images per identity, where its identities have that many.
 
   Returns:
     int64 [<= size] sorted row indices.
@@ -41,6 +44,6 @@ def stratified_identity_subset(labels: np.ndarray, size: int, images_per_identit
     members = order[starts[identity]:starts[identity] + counts[identity]]
     chosen.append(rng.choice(members, size=take, replace=False))
     total += take
-    if total >= size:
+    if total >= size or len(chosen) == max_identities:
       break
   return np.sort(np.concatenate(chosen)).astype(np.int64)

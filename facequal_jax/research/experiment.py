@@ -15,11 +15,17 @@ Variants (names as in the table):
               (fixed-encoder embeddings): low intra-identity variance.
   diverse     the other, farther half: high intra-identity variance.
   cap_K       every identity, at most K of its images (seeded): few views per identity.
+  lowres_P    the whole pool with P % of its faces (seeded) at low resolution: shrunk `variants.lowres_factor`
+              times on each side and enlarged back, for the proxy and the fixed encoder alike.
+
+Each variant's metrics are measured under the protocols of `protocols.py` (the whole set, a fixed-size
+subset, cross-fitted proxies) and the experiment states how far its ground truth can rank at all: the
+agreement of the seeds' accuracies (`experiment_outputs`).
 """
 import dataclasses
 import os
 import time
-from typing import List
+from typing import List, Optional
 
 import ml_collections
 import numpy as np
@@ -28,12 +34,11 @@ from absl import logging
 from facequal_jax import sharding
 from facequal_jax.data import variants as variants_lib
 from facequal_jax.data.align import CHIP_SIZE
-from facequal_jax.research.faces import decode_labelled_folder
+from facequal_jax.research.faces import decode_labelled_folder, lower_resolution
 from facequal_jax.data.preprocess import FacePreprocess
 from facequal_jax.encoders.eigenfaces import EigenfaceEncoder
 from facequal_jax.encoders.registry import load_encoder
-from facequal_jax.metrics import quality
-from facequal_jax.research import experiment_outputs, runs, verification
+from facequal_jax.research import crossfit, experiment_outputs, protocols, runs, verification
 from facequal_jax.research.training import proxy
 
 
@@ -56,11 +61,13 @@ def load_pool(data: ml_collections.ConfigDict, image_size: int, channels: int) -
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-  """name, positions int64 [n] into the training pool, labels int64 [n], label-noise rate."""
+  """name, positions int64 [n] into the training pool, labels int64 [n], label-noise rate, and `degraded`
+  bool [n] (faces shown at low resolution) or None."""
   name: str
   positions: np.ndarray
   labels: np.ndarray
   noise: float
+  degraded: Optional[np.ndarray] = None
 
 
 def build_variants(labels: np.ndarray, fixed_embeddings: np.ndarray,
@@ -92,36 +99,49 @@ def build_variants(labels: np.ndarray, fixed_embeddings: np.ndarray,
   for cap in config.variants.get("caps", ()):
     view = variants_lib.cap_images_per_identity(everything, cap, seed=config.seed)
     out.append(Variant(f"cap_{cap}", view.rows, view.labels, 0.0))
+  for percent in config.variants.get("lowres_percents", ()):
+    degraded = np.zeros(len(labels), bool)
+    degraded[np.random.default_rng(config.seed).permutation(len(labels))[:int(round(len(labels) * percent / 100))]] = True
+    out.append(Variant(f"lowres_{percent}", everything.rows, labels, 0.0, degraded))
   return out
 
 
-def fixed_embeddings(config: ml_collections.ConfigDict, pool: Pool) -> np.ndarray:
+def variant_faces(variant: Variant, pool_faces: np.ndarray, factor: int) -> np.ndarray:
+  """The variant's faces from `pool_faces` uint8 [n_train, S, S, C] (the training pool's), its degraded
+  ones shrunk `factor` times (a copy; the pool stays as it is)."""
+  faces = pool_faces[variant.positions]
+  if variant.degraded is not None:
+    faces[variant.degraded] = lower_resolution(faces[variant.degraded], factor)
+  return faces
+
+
+def fixed_embeddings(config: ml_collections.ConfigDict, pool: Pool, degraded: bool = False) -> np.ndarray:
   """Unit float32 [n_train, D] embeddings of the training pool from the label-free encoder `config.fixed_encoder`:
   "eigenfaces" (PCA fitted on the pool's images, labels unused), "face_resnet" (the pretrained face network,
   on the faces decoded again at its 150 × 150 chip size), "paco_fr" (the bundled PaCo-FR encoder) or an
-  `encoder.msgpack` path from `train/pretrain.py`."""
+  `encoder.msgpack` path from `train/pretrain.py`. With `degraded`, of every face at low resolution
+  (`variants.lowres_factor`; eigenfaces keep the basis fitted on the originals)."""
   images = pool.images[pool.train]
+  shown = lambda faces: lower_resolution(faces, config.variants.lowres_factor) if degraded else faces
   if config.fixed_encoder == "eigenfaces":
-    return EigenfaceEncoder.fit(images, config.eigenfaces_dim).project(images)
+    return EigenfaceEncoder.fit(images, config.eigenfaces_dim).project(shown(images))
   if config.fixed_encoder == "face_resnet":
     chips = load_pool(config.data, CHIP_SIZE, 3)
-    return load_encoder(None)(chips.images[chips.train])
-  return load_encoder(config.fixed_encoder)(images)
+    return load_encoder(None)(shown(chips.images[chips.train]))
+  return load_encoder(config.fixed_encoder)(shown(images))
 
 
-IQ_FIELDS = ("iq", "consistency", "effective_rank_normalized", "rankme", "stable_rank", "alpha_req")
-
-
-def _iq_fields(embeddings: np.ndarray, labels: np.ndarray, config: ml_collections.ConfigDict, prefix: str) -> dict:
-  report = quality.intrinsic_quality(embeddings, labels, k=config.iq.k, alpha=config.iq.alpha)
-  return {prefix + name: float(getattr(report, name)) for name in IQ_FIELDS}
-
-
-def run_variant(variant: Variant, seed: int, pool: Pool, fixed: np.ndarray, pairs: np.ndarray, workdir: str,
+def run_variant(variant: Variant, seed: int, pool: Pool, fixed: dict, pairs: np.ndarray, workdir: str,
                 config: ml_collections.ConfigDict, mesh) -> dict:
-  """Trains the variant's proxy with `seed` (resuming), measures its metrics; returns the result row."""
+  """Trains the variant's proxy with `seed` (resuming) — and, when cross-fitting, its two half proxies in
+  workdir/half_0 and half_1 — and measures the metrics of every active protocol; returns the result row.
+
+  Args:
+    fixed: {"plain": the fixed encoder's embeddings of the training pool [n_train, D], "degraded": the same
+      faces at low resolution (only for variants with degraded faces)}.
+  """
   start = time.perf_counter()
-  train_images = pool.images[pool.train][variant.positions]
+  train_images = variant_faces(variant, pool.images[pool.train], config.variants.lowres_factor)
   os.makedirs(workdir, exist_ok=True)
   proxy_config = config.proxy.copy_and_resolve_references()
   proxy_config.seed = seed
@@ -129,9 +149,28 @@ def run_variant(variant: Variant, seed: int, pool: Pool, fixed: np.ndarray, pair
   held_out = pool.images[~pool.train]
   scores = verification.evaluate(embed(held_out), pairs, folds=config.folds, seed=config.seed)
   row = {"variant": variant.name, "seed": seed, "images": int(len(variant.positions)),
-         "identities": int(len(np.unique(variant.labels))), "label_noise": variant.noise}
-  row.update(_iq_fields(embed(train_images), variant.labels, config, ""))
-  row.update(_iq_fields(fixed[variant.positions], variant.labels, config, "fixed_"))
+         "identities": int(len(np.unique(variant.labels))), "label_noise": variant.noise,
+         "degraded": int(0 if variant.degraded is None else variant.degraded.sum())}
+  embedded = {"proxy": embed(train_images), "fixed": fixed["plain"][variant.positions]}
+  if variant.degraded is not None:
+    embedded["fixed"][variant.degraded] = fixed["degraded"][variant.positions[variant.degraded]]
+  subset_rows = protocols.subsets(variant.labels, config) if config.subset.draws else []
+  for protocol in protocols.active(config):
+    embeddings = embedded[protocol.encoder]
+    if protocol.needs == "":
+      row.update(protocols.whole_set_fields(embeddings, variant.labels, config.iq.k, config.iq.alpha,
+                                            protocol.prefix))
+    elif protocol.needs == "subset":
+      row.update(protocols.subset_fields(embeddings, variant.labels, subset_rows, config, protocol.prefix))
+    else:
+      half = crossfit.halves(variant.labels, seed)
+      half_config = proxy_config.copy_and_resolve_references()
+      half_config.update(steps=config.crossfit.steps, probe_images=0)
+      half_embeddings = np.stack([proxy.train(half_config, train_images[half == h], variant.labels[half == h],
+                                              os.path.join(workdir, f"half_{h}"), mesh)(train_images)
+                                  for h in (0, 1)])
+      row.update(protocols.crossfit_fields(half_embeddings, variant.labels, half, subset_rows, config,
+                                           row["subset_effective_rank_normalized"]))
   row.update(dataclasses.asdict(scores))
   row["seconds"] = round(time.perf_counter() - start, 1)
   return row
@@ -147,8 +186,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
   logging.info("pool: %d training images of %d identities; %d held-out images of %d identities",
                len(train_labels), len(np.unique(train_labels)), len(held_out_labels), len(np.unique(held_out_labels)))
   pairs = verification.held_out_pairs(held_out_labels, config.max_genuine_pairs, seed=config.seed)
-  fixed = fixed_embeddings(config, pool)
-  planned = [(variant, seed) for variant in build_variants(train_labels, fixed, config) for seed in config.seeds]
+  fixed = {"plain": fixed_embeddings(config, pool)}
+  variants = build_variants(train_labels, fixed["plain"], config)
+  if any(variant.degraded is not None for variant in variants):
+    fixed["degraded"] = fixed_embeddings(config, pool, degraded=True)
+  planned = [(variant, seed) for variant in variants for seed in config.seeds]
   rows = runs.each_run(
       planned, "validation experiment",
       run_dir=lambda plan: os.path.join(workdir, "variants", plan[0].name, f"seed_{plan[1]}"),

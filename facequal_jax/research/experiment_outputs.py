@@ -1,10 +1,13 @@
-"""The validation experiment's outputs: per-variant summary, rank correlations with bootstrap intervals, IQ's α
-curve, and the proxy's spectrum over training.
+"""The validation experiment's outputs: per-variant summary, the ground truth's own ceiling, rank correlations
+with bootstrap intervals, IQ's α curve, and the proxy's spectrum over training.
 
 A run is one (variant, seed) row of `experiment.run_variant`. Correlations are taken over variants, each the
 mean of its seeds, and their 95 % intervals come from a two-stage bootstrap (variants, then seeds within each
-drawn variant; `statistics.bootstrap_interval`). The α curve — Spearman of α·Consis + (1 − α)·r̃ against
-accuracy over α ∈ [0, 1] — is computed after the fact, for both encoders, and is never used to pick α.
+drawn variant; `statistics.bootstrap_interval`). The ceiling is the Spearman of the first two seeds' accuracies
+over variants (`statistics.repeat_agreement`): how well the experiment's own accuracies rank the variants, and
+so the most any metric can reach against them. The pre-registered primary metric (`config.primary`) comes first
+in every table; the others are secondary. The α curve — Spearman of α·Consis + (1 − α)·r̃ against accuracy over
+α ∈ [0, 1] — is computed after the fact, for every protocol, and is never used to pick α.
 
 Files in the workdir: protocol.csv (one row per run), protocol.json (runs, summary, correlations, α curves,
 config), protocol.md (the tables), protocol.svg (each metric against accuracy, variant means),
@@ -19,18 +22,10 @@ import ml_collections
 import numpy as np
 
 from facequal_jax import files
-from facequal_jax.research import statistics
-from facequal_jax.research import plots
+from facequal_jax.research import plots, protocols, statistics
 from facequal_jax.research.training import loop
 
-# field → label; the proxy's metrics, then the fixed encoder's
-METRICS = {"iq": "IQ (proxy)", "consistency": "Consis (proxy)", "effective_rank_normalized": "r̃ (proxy)",
-           "rankme": "RankMe (proxy)", "stable_rank": "stable rank (proxy)", "alpha_req": "α-ReQ (proxy)",
-           "fixed_iq": "IQ (fixed)", "fixed_consistency": "Consis (fixed)",
-           "fixed_effective_rank_normalized": "r̃ (fixed)", "fixed_rankme": "RankMe (fixed)",
-           "fixed_stable_rank": "stable rank (fixed)", "fixed_alpha_req": "α-ReQ (fixed)"}
-COLUMNS = ("variant", "seed", "images", "identities", "label_noise") + tuple(METRICS) + (
-    "accuracy", "accuracy_std", "roc_auc", "tar_at_far_1e2", "tar_at_far_1e3", "seconds")
+SCORES = ("accuracy", "accuracy_std", "roc_auc", "tar_at_far_1e2", "tar_at_far_1e3", "seconds")
 ALPHAS = np.round(np.linspace(0.0, 1.0, 21), 2)
 PROBE_FIELD = "probe_effective_rank_normalized"
 
@@ -39,31 +34,56 @@ def _std(values) -> float:
   return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def summarise(rows: List[dict]) -> List[dict]:
+def metrics(config: ml_collections.ConfigDict) -> Dict[str, str]:
+  """Row field → label of every metric measured, the primary one first."""
+  names = protocols.metric_names(config)
+  return {config.primary: names[config.primary], **names}
+
+
+def columns(config: ml_collections.ConfigDict) -> tuple:
+  """The CSV's columns: the run, every metric, the verification scores."""
+  return ("variant", "seed", "images", "identities", "label_noise", "degraded") + tuple(
+      protocols.metric_names(config)) + SCORES
+
+
+def summarise(rows: List[dict], names: Dict[str, str]) -> List[dict]:
   """Per variant (in run order): its size, accuracy mean and std over seeds (n − 1), each metric's mean, the
   proxy r̃'s spread over seeds (max − min) and the mean seconds of a run."""
   variants = list(dict.fromkeys(row["variant"] for row in rows))
   out = []
   for name in variants:
     runs = [row for row in rows if row["variant"] == name]
-    entry = {key: runs[0][key] for key in ("variant", "images", "identities", "label_noise")}
+    entry = {key: runs[0].get(key, 0) for key in ("variant", "images", "identities", "label_noise", "degraded")}
     entry.update(seeds=len(runs), accuracy_mean=float(np.mean([r["accuracy"] for r in runs])),
                  accuracy_std=_std([r["accuracy"] for r in runs]))
-    entry.update({name: float(np.mean([r[name] for r in runs])) for name in METRICS})
+    entry.update({name: float(np.mean([r[name] for r in runs])) for name in names})
     ranks = [r["effective_rank_normalized"] for r in runs]
     entry.update(r_spread=float(np.ptp(ranks)), seconds=float(np.mean([r["seconds"] for r in runs])))
     out.append(entry)
   return out
 
 
-def correlations(rows: List[dict], resamples: int, seed: int) -> Dict[str, dict]:
-  """Per metric of METRICS: Spearman over variant means with its 95 % two-stage bootstrap interval, and
+def ceiling(rows: List[dict], seeds, resamples: int, seed: int) -> dict:
+  """`statistics.repeat_agreement` of the accuracies of `seeds[0]` and `seeds[1]` over the variants that have
+  both ({} with fewer than two seeds)."""
+  if len(seeds) < 2:
+    return {}
+  accuracy = {(row["variant"], row["seed"]): row["accuracy"] for row in rows}
+  variants = [v for v in dict.fromkeys(row["variant"] for row in rows)
+              if (v, seeds[0]) in accuracy and (v, seeds[1]) in accuracy]
+  return statistics.repeat_agreement([accuracy[v, seeds[0]] for v in variants],
+                                     [accuracy[v, seeds[1]] for v in variants], resamples=resamples, seed=seed,
+                                     repeats=len(seeds))
+
+
+def correlations(rows: List[dict], names, resamples: int, seed: int) -> Dict[str, dict]:
+  """Per metric of `names`: Spearman over variant means with its 95 % two-stage bootstrap interval, and
   Kendall and Pearson over the same means."""
   groups = [row["variant"] for row in rows]
   accuracy = [row["accuracy"] for row in rows]
   mean_accuracy = statistics.group_means(accuracy, groups)
   out = {}
-  for name in METRICS:
+  for name in names:
     values = [row[name] for row in rows]
     entry = statistics.bootstrap_interval(values, accuracy, groups, resamples=resamples, seed=seed)
     means = statistics.group_means(values, groups)
@@ -72,14 +92,16 @@ def correlations(rows: List[dict], resamples: int, seed: int) -> Dict[str, dict]
   return out
 
 
-def alpha_curves(rows: List[dict]) -> Dict[str, List[float]]:
-  """Spearman of IQ_α against accuracy at each α of ALPHAS (variant means), for the proxy and the fixed encoder."""
+def alpha_curves(rows: List[dict], config: ml_collections.ConfigDict) -> Dict[str, List[float]]:
+  """Spearman of IQ_α against accuracy at each α of ALPHAS (variant means), per protocol (label → curve); the
+  cross-fitted one pairs its Consis with the fixed-size subset's r̃, as its IQ does."""
   groups = [row["variant"] for row in rows]
   accuracy = statistics.group_means([row["accuracy"] for row in rows], groups)
   mean = lambda name: statistics.group_means([row[name] for row in rows], groups)
-  return {prefix.rstrip("_") or "proxy": [float(v) for v in statistics.alpha_curve(
-      mean(prefix + "consistency"), mean(prefix + "effective_rank_normalized"), accuracy, ALPHAS)]
-          for prefix in ("", "fixed_")}
+  rank_of = lambda prefix: "subset_" if prefix == "crossfit_" else prefix
+  return {p.label: [float(v) for v in statistics.alpha_curve(
+      mean(p.prefix + "consistency"), mean(rank_of(p.prefix) + "effective_rank_normalized"), accuracy, ALPHAS)]
+          for p in protocols.active(config)}
 
 
 def probe_series(run_dir: str) -> dict:
@@ -99,28 +121,40 @@ def training_spectra(rows: List[dict], workdir: str) -> List[dict]:
   return out
 
 
-def _cell(value) -> str:
-  return f"{value:.4f}" if isinstance(value, float) else str(value)
+def _ceiling_line(agreement: dict, seeds) -> str:
+  if not agreement:
+    return "One seed per variant: the ground truth's own agreement is not measured."
+  return (f"**The ground truth's ceiling.** Seed {seeds[0]}'s accuracies against seed {seeds[1]}'s over the "
+          f"variants: Spearman {agreement['estimate']:+.3f} [{agreement['low']:+.2f}, {agreement['high']:+.2f}] "
+          f"(95 % bootstrap over variants). A metric compared with the mean of {len(seeds)} seeds can reach about "
+          f"√(Spearman–Brown reliability) = {agreement['ceiling']:.3f} [{agreement['ceiling_low']:.2f}, "
+          f"{agreement['ceiling_high']:.2f}].")
 
 
-def _markdown(summary: List[dict], table: Dict[str, dict], curves: Dict[str, List[float]], alpha: float,
-              has_training: bool) -> str:
-  lines = ["| variant | images | identities | label noise | seeds | accuracy (mean ± std) | r̃ proxy (spread) | "
-           "Consis proxy | IQ proxy | IQ fixed | Consis fixed | r̃ fixed | s / run |",
-           "|" + " --- |" * 13]
+def _markdown(summary: List[dict], table: Dict[str, dict], agreement: dict, curves: Dict[str, List[float]],
+              config: ml_collections.ConfigDict, names: Dict[str, str], has_training: bool) -> str:
+  lines = ["| variant | images | identities | label noise | low-res faces | seeds | accuracy (mean ± std) | "
+           "r̃ proxy (seed spread) | s / run |", "|" + " --- |" * 9]
+  lines += [f"| {s['variant']} | {s['images']} | {s['identities']} | {s['label_noise']:.2f} | {s['degraded']} | "
+            f"{s['seeds']} | {s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} | "
+            f"{s['effective_rank_normalized']:.3f} ({s['r_spread']:.3f}) | {s['seconds']:.0f} |" for s in summary]
+  active = protocols.active(config)
+  lines += ["", "IQ / Consis / r̃ of each variant (mean over seeds) under each protocol:", "",
+            "| variant | " + " | ".join(p.label for p in active) + " |", "|" + " --- |" * (len(active) + 1)]
   for s in summary:
-    lines.append(f"| {s['variant']} | {s['images']} | {s['identities']} | {s['label_noise']:.2f} | {s['seeds']} | "
-                 f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} | {s['effective_rank_normalized']:.3f} "
-                 f"({s['r_spread']:.3f}) | {s['consistency']:.3f} | {s['iq']:.3f} | {s['fixed_iq']:.3f} | "
-                 f"{s['fixed_consistency']:.3f} | {s['fixed_effective_rank_normalized']:.3f} | {s['seconds']:.0f} |")
-  lines += ["", "| metric vs accuracy (variant means) | Spearman | 95 % bootstrap interval | Kendall | Pearson |",
-            "| --- | --- | --- | --- | --- |"]
-  lines += [f"| {label} | {table[name]['estimate']:+.3f} | [{table[name]['low']:+.2f}, {table[name]['high']:+.2f}] | "
-            f"{table[name]['kendall']:+.3f} | {table[name]['pearson']:+.3f} |" for name, label in METRICS.items()]
-  lines += ["", f"IQ's Spearman against accuracy as a function of α (after the fact; the default α = {alpha} is "
-            "fixed, not chosen here):", "", "| α | " + " | ".join(f"{a:g}" for a in ALPHAS[::2]) + " |",
-            "|" + " --- |" * (len(ALPHAS[::2]) + 1)]
-  lines += [f"| {encoder} | " + " | ".join(f"{v:+.2f}" for v in curve[::2]) + " |" for encoder, curve in curves.items()]
+    cells = [" / ".join(f"{s[p.prefix + f]:.3f}" if p.prefix + f in s else "–"
+                        for f in ("iq", "consistency", "effective_rank_normalized")) for p in active]
+    lines.append(f"| {s['variant']} | " + " | ".join(cells) + " |")
+  lines += ["", _ceiling_line(agreement, config.seeds), "",
+            "| metric vs accuracy (variant means) | role | Spearman | 95 % bootstrap interval | Kendall | Pearson |",
+            "| --- | --- | --- | --- | --- | --- |"]
+  lines += [f"| {label} | {'**primary**' if name == config.primary else 'secondary'} | "
+            f"{table[name]['estimate']:+.3f} | [{table[name]['low']:+.2f}, {table[name]['high']:+.2f}] | "
+            f"{table[name]['kendall']:+.3f} | {table[name]['pearson']:+.3f} |" for name, label in names.items()]
+  lines += ["", f"IQ's Spearman against accuracy as a function of α (after the fact; the default α = "
+            f"{config.iq.alpha} is fixed, not chosen here):", "",
+            "| α | " + " | ".join(f"{a:g}" for a in ALPHAS[::2]) + " |", "|" + " --- |" * (len(ALPHAS[::2]) + 1)]
+  lines += [f"| {label} | " + " | ".join(f"{v:+.2f}" for v in curve[::2]) + " |" for label, curve in curves.items()]
   lines += ["", "![metric vs held-out accuracy](protocol.svg)", "", "![IQ's correlation over α](protocol_alpha.svg)"]
   if has_training:
     lines += ["", "![the proxy's r̃ during training](protocol_training.svg)"]
@@ -129,20 +163,26 @@ def _markdown(summary: List[dict], table: Dict[str, dict], curves: Dict[str, Lis
 
 def write(rows: List[dict], workdir: str, config: ml_collections.ConfigDict) -> None:
   """The files of the module docstring, in `workdir`."""
-  summary = summarise(rows)
-  table = correlations(rows, config.bootstrap_resamples, config.seed)
-  curves = alpha_curves(rows)
+  names = metrics(config)
+  summary = summarise(rows, names)
+  table = correlations(rows, names, config.bootstrap_resamples, config.seed)
+  agreement = ceiling(rows, config.seeds, config.bootstrap_resamples, config.seed)
+  curves = alpha_curves(rows, config)
   spectra = training_spectra(rows, workdir)
-  files.write_csv(os.path.join(workdir, "protocol.csv"), COLUMNS, [[row[c] for c in COLUMNS] for row in rows])
+  header = columns(config)
+  files.write_csv(os.path.join(workdir, "protocol.csv"), header, [[row.get(c, 0) for c in header] for row in rows])
   finite = lambda value: value if not isinstance(value, float) or np.isfinite(value) else None  # JSON has no NaN
   files.write_json(os.path.join(workdir, "protocol.json"), {
-      "rows": rows, "summary": summary, "alphas": ALPHAS.tolist(),
+      "rows": rows, "summary": summary, "alphas": ALPHAS.tolist(), "primary": config.primary,
+      "ceiling": {key: finite(value) for key, value in agreement.items()},
       "correlations": {name: {key: finite(value) for key, value in entry.items()} for name, entry in table.items()},
       "alpha_curves": {name: [finite(v) for v in curve] for name, curve in curves.items()},
       "config": json.loads(config.to_json())})
+  plotted = {name: label for name, label in names.items()
+             if name.endswith(("iq", "consistency", "effective_rank_normalized"))}
   panels = [{"title": f"{label}: Spearman {table[name]['estimate']:+.2f}", "x": [s[name] for s in summary],
              "y": [s["accuracy_mean"] for s in summary], "xlabel": label, "ylabel": "held-out accuracy",
-             "labels": [s["variant"] for s in summary]} for name, label in METRICS.items()]
+             "labels": [s["variant"] for s in summary]} for name, label in plotted.items()]
   files.write_bytes(os.path.join(workdir, "protocol.svg"), plots.scatter_panels(panels, columns=3).encode())
   alpha_panel = {"title": "IQ = α·Consis + (1 − α)·r̃ vs accuracy (after the fact)", "xlabel": "α",
                  "ylabel": "Spearman", "series": [{"label": name, "x": ALPHAS, "y": curve}
@@ -155,4 +195,4 @@ def write(rows: List[dict], workdir: str, config: ml_collections.ConfigDict) -> 
     files.write_bytes(os.path.join(workdir, "protocol_training.svg"),
                       plots.line_panels([training_panel], 1, width=640).encode())
   files.write_bytes(os.path.join(workdir, "protocol.md"),
-                    _markdown(summary, table, curves, config.iq.alpha, bool(spectra)).encode())
+                    _markdown(summary, table, agreement, curves, config, names, bool(spectra)).encode())

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 from absl import logging
+from PIL import Image
 
 from facequal_jax import files
 from facequal_jax.data import preprocess as preprocess_lib
@@ -62,3 +63,24 @@ def _listing_key(source: ImageFolderSource, face: preprocess_lib.FacePreprocess)
     status = os.stat(path)
     digest.update(f"\0{path}\0{status.st_size}\0{status.st_mtime_ns}".encode())
   return digest.hexdigest()[:20]
+
+
+def lower_resolution(faces: np.ndarray, factor: int) -> np.ndarray:
+  """The faces as a camera `factor` times coarser would give them: each shrunk to 1/factor of its side (box
+  filter: the mean of each factor × factor block) and enlarged back (bicubic).
+
+  Args:
+    faces: uint8 [n, S, S, C].
+
+  Returns:
+    uint8 [n, S, S, C], a new array.
+  """
+  size = faces.shape[1]
+  small = max(1, round(size / factor))
+  out = np.empty_like(faces)
+  for i, face in enumerate(faces):
+    image = Image.fromarray(face[..., 0] if face.shape[-1] == 1 else face)
+    image = image.resize((small, small), Image.BOX).resize((size, size), Image.BICUBIC)
+    out[i] = np.asarray(image).reshape(face.shape)
+  return out
+

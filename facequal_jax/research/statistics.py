@@ -1,5 +1,6 @@
 """Rank and linear correlation coefficients (numpy only): Pearson, Spearman, Kendall τ-b; their bootstrap
-intervals over groups of runs; IQ's correlation as a function of its weight α."""
+intervals over groups of runs; the agreement of two repeated measurements (the ceiling of any correlation with
+them); IQ's correlation as a function of its weight α."""
 import numpy as np
 
 
@@ -74,6 +75,39 @@ def bootstrap_interval(x, y, groups, statistic=spearman, resamples: int = 2000, 
   estimate = statistic(group_means(x, groups), group_means(y, groups))
   return {"estimate": float(estimate), "low": float(low), "high": float(high),
           "defined": len(defined) / max(resamples, 1)}
+
+
+def spearman_brown(reliability: float, repeats: int) -> float:
+  """The reliability of the mean of `repeats` measurements, each of `reliability` (Spearman–Brown):
+  m·r / (1 + (m − 1)·r)."""
+  return repeats * reliability / (1 + (repeats - 1) * reliability)
+
+
+def repeat_agreement(first, second, resamples: int = 2000, level: float = 0.95, seed: int = 0,
+                     repeats: int = 2) -> dict:
+  """How well two independent measurements of the same groups agree: the ground truth's own ceiling.
+
+  Args:
+    first, second: float [g], one value per group (e.g. each variant's accuracy with seed 0 and with seed 1).
+    repeats: how many measurements the compared means average (the seeds per variant).
+
+  Returns:
+    {"estimate": Spearman of first against second, "low", "high": its percentile interval over `resamples`
+    resamples of the groups with replacement (those where it is defined), "ceiling": √ of the Spearman–Brown
+    reliability of the mean of `repeats` measurements — the largest correlation any metric can expect with
+    that mean (classical test theory, here applied to ranks) — and "ceiling_low", "ceiling_high" from the
+    interval's ends (0 where the agreement is not positive)}.
+  """
+  first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
+  rng = np.random.default_rng(seed)
+  draws = np.array([spearman(first[rows], second[rows])
+                    for rows in (rng.integers(0, len(first), len(first)) for _ in range(resamples))])
+  defined = draws[np.isfinite(draws)]
+  low, high = np.quantile(defined, [(1 - level) / 2, (1 + level) / 2]) if len(defined) else (np.nan, np.nan)
+  estimate = spearman(first, second)
+  ceiling = lambda r: (float(np.sqrt(spearman_brown(r, repeats))) if r > 0 else 0.0) if np.isfinite(r) else float("nan")
+  return {"estimate": float(estimate), "low": float(low), "high": float(high), "ceiling": ceiling(estimate),
+          "ceiling_low": ceiling(low), "ceiling_high": ceiling(high)}
 
 
 def alpha_curve(consistency, effective_rank, accuracy, alphas, statistic=spearman) -> np.ndarray:

@@ -20,7 +20,7 @@ def held_out_pairs(labels: np.ndarray, max_genuine: int, seed: int = 0) -> np.nd
   """Balanced genuine / impostor pairs among `labels` (seeded).
 
   Every same-identity pair is a candidate genuine pair (at most `max_genuine`
-  are drawn); as many impostor pairs are drawn uniformly among rows of
+  are drawn; 0: all of them); as many impostor pairs are drawn uniformly among rows of
   different identities, without repeats. When fewer distinct impostor pairs
   exist than genuine pairs were drawn, both counts are capped at the number of
   impostor pairs.
@@ -44,7 +44,7 @@ def held_out_pairs(labels: np.ndarray, max_genuine: int, seed: int = 0) -> np.nd
   if num_impostor == 0:
     raise ValueError("held-out images all have one identity: there is no impostor pair")
   genuine = np.asarray(genuine, np.int64)
-  genuine = genuine[np.sort(rng.permutation(len(genuine))[:min(max_genuine, num_impostor)])]
+  genuine = genuine[np.sort(rng.permutation(len(genuine))[:min(max_genuine or len(genuine), num_impostor)])]
   if num_impostor <= 4 * len(genuine):  # few impostor pairs: draw among all of them
     every = sorted(_all_impostor_pairs(labels))
     impostor = {every[i] for i in rng.choice(len(every), size=len(genuine), replace=False)}

@@ -1,12 +1,16 @@
 r"""The IQ validation experiment on LFW-dev (`python -m train.protocol --config=protocol_lfw --workdir=DIR`).
 
 Identities with >= 4 images train (391 identities, 4,098 images); the others give held-out verification
-pairs. Faces are detected and aligned as the face network sees them; each variant trains one ResNet proxy
-(64 × 64, BatchNorm head, ArcFace scale 32) per seed, and the fixed label-free encoder is the pretrained face network.
+pairs (all 1,030 genuine pairs they have, as many impostors). Faces are detected and aligned as the face
+network sees them; each variant trains one ResNet proxy (64 × 64, BatchNorm head, ArcFace scale 32) per seed,
+and two more on the halves of its faces (cross-fitting); the fixed label-free encoder is the pretrained face
+network. Metrics are measured on the whole variant and on fixed-size stratified identity subsets
+(`research/protocols.py`); the pre-registered primary metric is `primary`.
 Arguments (comma-separated): `smoke`, a two-minute version for CI (identities with >= 10 images, three
 variants, a few steps, centre crops and eigenfaces); `vit`, the proxy is the PaCo-FR ViT fine-tuned from the
 bundled encoder (`proxy_arcface:vit`); `v1`, the first committed run (`results/protocol_lfw.md`: centre crops,
-48 × 48 LayerNorm-head proxies of 600 steps × 128, one seed, eigenfaces).
+48 × 48 LayerNorm-head proxies of 600 steps × 128, one seed, eigenfaces); `v2`, the second
+(`results/protocol_lfw_v2.md`: its variants, whole-set metrics only).
 """
 import ml_collections
 
@@ -15,8 +19,8 @@ from facequal_jax.research.configs import proxy_arcface
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-  """`arg`: any of `smoke`, `vit`, `v1`, comma-separated (module docstring)."""
-  options = {name for name, on in parse_arg(arg, "protocol_lfw", smoke=False, vit=False, v1=False).items() if on}
+  """`arg`: any of `smoke`, `vit`, `v1`, `v2`, comma-separated (module docstring)."""
+  options = {name for name, on in parse_arg(arg, "protocol_lfw", smoke=False, vit=False, v1=False, v2=False).items() if on}
   config = ml_collections.ConfigDict()
   config.seed = 0  # variants, held-out pairs, folds and the bootstrap
   config.seeds = (0, 1)  # one proxy per variant and seed (head init, batches, flips)
@@ -44,9 +48,23 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   config.variants = ml_collections.ConfigDict()
   config.variants.clean_percents = (25, 50, 100)
-  config.variants.noise_percents = (2, 5, 10, 20, 40)
+  config.variants.noise_percents = (5, 20, 40)
   config.variants.mixed_quality = True  # the tight / diverse pair
-  config.variants.caps = (2,)  # cap_K: at most K images of every identity
+  config.variants.caps = (2, 3)  # cap_K: at most K images of every identity
+  config.variants.lowres_percents = (50,)  # lowres_P: P % of the faces at low resolution
+  config.variants.lowres_factor = 4  # shrunk this many times on each side
+
+  # The fixed-size subset protocol (research/protocols.py): identities × faces per identity, k = faces − 1.
+  config.subset = ml_collections.ConfigDict()
+  config.subset.identities = 96  # clean_25, the smallest variant, has 98
+  config.subset.images_per_identity = 4  # every training identity has >= 4
+  config.subset.draws = 5  # 0: no subset protocols
+  config.crossfit = ml_collections.ConfigDict()
+  config.crossfit.enabled = True  # two more proxies per run, one on each half of every identity's faces
+  # the same passes over its data as the whole proxy: half the steps
+  config.crossfit.steps = config.proxy.get_ref("steps") // 2
+  # Pre-registered before the full run (results/protocol_lfw_v3.md says why): the result stated first.
+  config.primary = "subset_iq"
 
   config.iq = ml_collections.ConfigDict()
   config.iq.k = 5  # most training identities have 4-9 images
@@ -55,10 +73,16 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # "face_resnet", "eigenfaces", "paco_fr" or an encoder.msgpack from train/pretrain.py
   config.fixed_encoder = "face_resnet"
   config.eigenfaces_dim = 128
-  config.max_genuine_pairs = 1500
+  config.max_genuine_pairs = 0  # 0: every genuine pair of the held-out identities
   config.folds = 10
   config.bootstrap_resamples = 2000  # of the correlations' 95 % intervals
 
+  if "v1" in options or "v2" in options:
+    config.variants.update(noise_percents=(2, 5, 10, 20, 40), caps=(2,), lowres_percents=())
+    config.subset.draws = 0
+    config.crossfit.enabled = False
+    config.primary = "iq"
+    config.max_genuine_pairs = 1500
   if "v1" in options:
     config.seeds = (0,)
     config.data.align = "centre"
@@ -78,6 +102,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.variants.noise_percents = (20,)
     config.variants.mixed_quality = False
     config.variants.caps = ()
+    config.variants.lowres_percents = ()
+    config.subset.update(identities=24, draws=2)
     config.max_genuine_pairs = 500
     config.bootstrap_resamples = 200
   return config
