@@ -29,7 +29,7 @@ def smoke_run(tmp_path_factory):
 def test_variants_hold_what_they_claim(smoke_run):
   _, workdir, rows = smoke_run
   assert [(row["variant"], row["seed"]) for row in rows] == [
-      ("clean_50", 0), ("clean_50", 1), ("clean_100", 0), ("clean_100", 1), ("noise_20", 0), ("noise_20", 1)]
+      ("clean_50", 0), ("clean_100", 0), ("noise_20", 0), ("clean_50", 1), ("clean_100", 1), ("noise_20", 1)]
   by_name = {row["variant"]: row for row in rows if row["seed"] == 0}
   # lfw_dev's data card: 94 identities have >= 10 images, 2,516 images in all.
   assert (by_name["clean_100"]["images"], by_name["clean_100"]["identities"]) == (2516, 94)

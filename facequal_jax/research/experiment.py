@@ -190,7 +190,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
   variants = build_variants(train_labels, fixed["plain"], config)
   if any(variant.degraded is not None for variant in variants):
     fixed["degraded"] = fixed_embeddings(config, pool, degraded=True)
-  planned = [(variant, seed) for variant in variants for seed in config.seeds]
+  # Seed by seed: a stopped experiment has whole seeds done, every variant once before any twice.
+  planned = [(variant, seed) for seed in config.seeds for variant in variants]
   rows = runs.each_run(
       planned, "validation experiment",
       run_dir=lambda plan: os.path.join(workdir, "variants", plan[0].name, f"seed_{plan[1]}"),
