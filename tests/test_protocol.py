@@ -122,3 +122,17 @@ def test_cap_variant_keeps_at_most_k_images_of_every_identity():
   np.testing.assert_array_equal(cap.labels, labels[cap.positions])
   np.testing.assert_array_equal(np.bincount(cap.labels, minlength=6), [1, 2, 2, 2, 2, 2])
   assert len(np.unique(cap.positions)) == len(cap.positions)
+
+
+def test_lowres_variant_keeps_every_face_and_label_and_shrinks_the_chosen_share():
+  labels = np.repeat(np.arange(5), 4)
+  config = protocol_lfw.get_config("smoke")
+  config.variants.update(clean_percents=(), noise_percents=(), lowres_percents=(25,))
+  (lowres,) = protocol.build_variants(labels, None, config)
+  assert lowres.name == "lowres_25" and lowres.degraded.sum() == 5
+  np.testing.assert_array_equal(lowres.labels, labels)
+  faces = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3)).astype(np.uint8)
+  shown = protocol.variant_faces(lowres, faces, factor=4)
+  changed = np.any(shown != faces, axis=(1, 2, 3))
+  np.testing.assert_array_equal(changed, lowres.degraded)  # exactly the chosen faces, and the pool untouched
+  assert faces.sum() == np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3)).astype(np.uint8).sum()

@@ -100,8 +100,9 @@ def build_variants(labels: np.ndarray, fixed_embeddings: np.ndarray,
     view = variants_lib.cap_images_per_identity(everything, cap, seed=config.seed)
     out.append(Variant(f"cap_{cap}", view.rows, view.labels, 0.0))
   for percent in config.variants.get("lowres_percents", ()):
+    chosen = np.random.default_rng(config.seed).permutation(len(labels))[:int(round(len(labels) * percent / 100))]
     degraded = np.zeros(len(labels), bool)
-    degraded[np.random.default_rng(config.seed).permutation(len(labels))[:int(round(len(labels) * percent / 100))]] = True
+    degraded[chosen] = True
     out.append(Variant(f"lowres_{percent}", everything.rows, labels, 0.0, degraded))
   return out
 

@@ -64,7 +64,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """`arg`: "" (the study), "sweep" (the fine-tuning recipe) or "spectrum" (the proxy's collapse)."""
   arg = parse_arg(arg, "finetune_study", study=tuple(STUDIES)).study
   config = protocol_lfw.get_config("vit")
-  del config.variants, config.iq, config.fixed_encoder, config.eigenfaces_dim
+  del config.variants, config.iq, config.fixed_encoder, config.eigenfaces_dim, config.subset, config.crossfit
+  del config.primary
   config.pretrained_dir = "/tmp/paco"  # holds NAME/encoder.msgpack for each arm's pretrained encoder
   config.seeds = (0,) if arg else (0, 1)  # proxy seeds (head init, batches, flips, drop-path); subsets stay fixed
   config.steps = 300  # fine-tuning steps, the same for every arm (unless its overrides say otherwise)
