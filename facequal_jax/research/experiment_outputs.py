@@ -9,10 +9,10 @@ so the most any metric can reach against them. The pre-registered primary metric
 in every table; the others are secondary. The α curve — Spearman of α·Consis + (1 − α)·r̃ against accuracy over
 α ∈ [0, 1] — is computed after the fact, for every protocol, and is never used to pick α.
 
-Files in the workdir: protocol.csv (one row per run), protocol.json (runs, summary, correlations, α curves,
-config), protocol.md (the tables), protocol.svg (each metric against accuracy, variant means),
-protocol_alpha.svg (the α curves) and protocol_training.svg (the proxy's r̃ over training, when the runs
-logged their probe spectrum: `proxy.probe_images`).
+Files in the workdir: protocol.csv (one row per run), protocol.json (runs, summary, ceiling, correlations, α
+curves, config), protocol.md (the tables), protocol.svg (IQ, Consis and r̃ of every protocol against accuracy,
+variant means), protocol_alpha.svg (the α curves) and protocol_training.svg (the proxy's r̃ over training,
+when the runs logged their probe spectrum: `proxy.probe_images`).
 """
 import json
 import os
