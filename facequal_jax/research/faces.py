@@ -83,4 +83,3 @@ def lower_resolution(faces: np.ndarray, factor: int) -> np.ndarray:
     image = image.resize((small, small), Image.BOX).resize((size, size), Image.BICUBIC)
     out[i] = np.asarray(image).reshape(face.shape)
   return out
-

@@ -20,7 +20,8 @@ from facequal_jax.research.configs import proxy_arcface
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """`arg`: any of `smoke`, `vit`, `v1`, `v2`, comma-separated (module docstring)."""
-  options = {name for name, on in parse_arg(arg, "protocol_lfw", smoke=False, vit=False, v1=False, v2=False).items() if on}
+  options = {name for name, on in parse_arg(arg, "protocol_lfw", smoke=False, vit=False, v1=False,
+                                            v2=False).items() if on}
   config = ml_collections.ConfigDict()
   config.seed = 0  # variants, held-out pairs, folds and the bootstrap
   config.seeds = (0, 1)  # one proxy per variant and seed (head init, batches, flips)
