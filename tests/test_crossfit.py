@@ -23,8 +23,7 @@ def test_each_face_is_scored_by_the_proxy_that_did_not_train_on_it():
   # Row 4 (28°): row 5 (3°, 1), row 3 (7°, 1) → 1.
   got = crossfit.out_of_sample_consistency(np.stack([trained_on_0, trained_on_1]), labels, half, k=2)
   np.testing.assert_allclose(got, [0.5, 0.5, 0.5, 0.5, 1.0, 0.0])
-  # Scored in sample instead (every row by the proxy of half 0), row 4 would have counted 1 and row 0 0.5 …
-  # the two differ: the halves are not interchangeable.
+  # With the proxies swapped, every face is scored by the proxy that trained on it: other values.
   swapped = crossfit.out_of_sample_consistency(np.stack([trained_on_1, trained_on_0]), labels, half, k=2)
   assert not np.allclose(swapped, got)
 
