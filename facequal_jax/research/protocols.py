@@ -26,7 +26,6 @@ from facequal_jax.research import crossfit
 # field → label
 METRIC_LABELS = {"iq": "IQ", "consistency": "Consis", "effective_rank_normalized": "r̃", "rankme": "RankMe",
                  "stable_rank": "stable rank", "alpha_req": "α-ReQ"}
-SPECTRAL = ("effective_rank_normalized", "rankme", "stable_rank", "alpha_req")
 
 
 @dataclasses.dataclass(frozen=True)
