@@ -51,6 +51,5 @@ def out_of_sample_consistency(embeddings: np.ndarray, labels: np.ndarray, half: 
     report = quality.intrinsic_quality(embeddings[1 - scored_half], labels, k=k, singletons="include")
     rows = half == scored_half
     out[rows] = report.per_sample_consistency[rows]
-  _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-  out[counts[inverse] == 1] = np.nan
+  out[report.singleton] = np.nan
   return out

@@ -116,20 +116,28 @@ def variant_faces(variant: Variant, pool_faces: np.ndarray, factor: int) -> np.n
   return faces
 
 
-def fixed_embeddings(config: ml_collections.ConfigDict, pool: Pool, degraded: bool = False) -> np.ndarray:
+def fixed_embeddings(config: ml_collections.ConfigDict, pool: Pool, degraded: bool = False) -> dict:
   """Unit float32 [n_train, D] embeddings of the training pool from the label-free encoder `config.fixed_encoder`:
   "eigenfaces" (PCA fitted on the pool's images, labels unused), "face_resnet" (the pretrained face network,
   on the faces decoded again at its 150 × 150 chip size), "paco_fr" (the bundled PaCo-FR encoder) or an
-  `encoder.msgpack` path from `train/pretrain.py`. With `degraded`, of every face at low resolution
-  (`variants.lowres_factor`; eigenfaces keep the basis fitted on the originals)."""
+  `encoder.msgpack` path from `train/pretrain.py`.
+
+  Returns:
+    {"plain": of the faces as they are, and with `degraded` "degraded": of every face at low resolution
+    (`variants.lowres_factor`; eigenfaces keep the basis fitted on the originals)}.
+  """
   images = pool.images[pool.train]
-  shown = lambda faces: lower_resolution(faces, config.variants.lowres_factor) if degraded else faces
   if config.fixed_encoder == "eigenfaces":
-    return EigenfaceEncoder.fit(images, config.eigenfaces_dim).project(shown(images))
-  if config.fixed_encoder == "face_resnet":
+    embed = EigenfaceEncoder.fit(images, config.eigenfaces_dim).project
+  elif config.fixed_encoder == "face_resnet":
     chips = load_pool(config.data, CHIP_SIZE, 3)
-    return load_encoder(None)(shown(chips.images[chips.train]))
-  return load_encoder(config.fixed_encoder)(shown(images))
+    embed, images = load_encoder(None), chips.images[chips.train]
+  else:
+    embed = load_encoder(config.fixed_encoder)
+  out = {"plain": embed(images)}
+  if degraded:
+    out["degraded"] = embed(lower_resolution(images, config.variants.lowres_factor))
+  return out
 
 
 def run_variant(variant: Variant, seed: int, pool: Pool, fixed: dict, pairs: np.ndarray, workdir: str,
@@ -159,8 +167,8 @@ def run_variant(variant: Variant, seed: int, pool: Pool, fixed: dict, pairs: np.
   for protocol in protocols.active(config):
     embeddings = embedded[protocol.encoder]
     if protocol.needs == "":
-      row.update(protocols.whole_set_fields(embeddings, variant.labels, config.iq.k, config.iq.alpha,
-                                            protocol.prefix))
+      row.update(protocols.metric_fields(embeddings, variant.labels, config.iq.k, config.iq.alpha,
+                                         protocol.prefix))
     elif protocol.needs == "subset":
       row.update(protocols.subset_fields(embeddings, variant.labels, subset_rows, config, protocol.prefix))
     else:
@@ -171,7 +179,7 @@ def run_variant(variant: Variant, seed: int, pool: Pool, fixed: dict, pairs: np.
                                               os.path.join(workdir, f"half_{h}"), mesh)(train_images)
                                   for h in (0, 1)])
       row.update(protocols.crossfit_fields(half_embeddings, variant.labels, half, subset_rows, config,
-                                           row["subset_effective_rank_normalized"]))
+                                           row[protocol.rank_field]))
   row.update(dataclasses.asdict(scores))
   row["seconds"] = round(time.perf_counter() - start, 1)
   return row
@@ -187,10 +195,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> List[dict]:
   logging.info("pool: %d training images of %d identities; %d held-out images of %d identities",
                len(train_labels), len(np.unique(train_labels)), len(held_out_labels), len(np.unique(held_out_labels)))
   pairs = verification.held_out_pairs(held_out_labels, config.max_genuine_pairs, seed=config.seed)
-  fixed = {"plain": fixed_embeddings(config, pool)}
+  fixed = fixed_embeddings(config, pool, degraded=bool(config.variants.get("lowres_percents")))
   variants = build_variants(train_labels, fixed["plain"], config)
-  if any(variant.degraded is not None for variant in variants):
-    fixed["degraded"] = fixed_embeddings(config, pool, degraded=True)
   # Seed by seed: a stopped experiment has whole seeds done, every variant once before any twice.
   planned = [(variant, seed) for seed in config.seeds for variant in variants]
   rows = runs.each_run(

@@ -98,10 +98,8 @@ def alpha_curves(rows: List[dict], config: ml_collections.ConfigDict) -> Dict[st
   groups = [row["variant"] for row in rows]
   accuracy = statistics.group_means([row["accuracy"] for row in rows], groups)
   mean = lambda name: statistics.group_means([row[name] for row in rows], groups)
-  rank_of = lambda prefix: "subset_" if prefix == "crossfit_" else prefix
   return {p.label: [float(v) for v in statistics.alpha_curve(
-      mean(p.prefix + "consistency"), mean(rank_of(p.prefix) + "effective_rank_normalized"), accuracy, ALPHAS)]
-          for p in protocols.active(config)}
+      mean(p.prefix + "consistency"), mean(p.rank_field), accuracy, ALPHAS)] for p in protocols.active(config)}
 
 
 def probe_series(run_dir: str) -> dict:

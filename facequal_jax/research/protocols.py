@@ -31,17 +31,24 @@ METRIC_LABELS = {"iq": "IQ", "consistency": "Consis", "effective_rank_normalized
 @dataclasses.dataclass(frozen=True)
 class Protocol:
   """prefix: of the row's fields; label: for tables; fields: the metrics it gives; encoder: "proxy" or "fixed";
-  needs: the config switch it depends on ("" always, "subset", "crossfit")."""
+  needs: the config switch it depends on ("" always, "subset", "crossfit"); rank_prefix: the protocol whose r̃
+  its IQ takes (its own unless it gives no r̃)."""
   prefix: str
   label: str
   fields: Sequence[str]
   encoder: str
   needs: str
+  rank_prefix: str = None
+
+  @property
+  def rank_field(self) -> str:
+    """The row field of the r̃ its IQ is made with."""
+    return (self.prefix if self.rank_prefix is None else self.rank_prefix) + "effective_rank_normalized"
 
 
 PROTOCOLS = (
     Protocol("subset_", "proxy, fixed-size subset", tuple(METRIC_LABELS), "proxy", "subset"),
-    Protocol("crossfit_", "proxy, cross-fitted subset", ("iq", "consistency"), "proxy", "crossfit"),
+    Protocol("crossfit_", "proxy, cross-fitted subset", ("iq", "consistency"), "proxy", "crossfit", "subset_"),
     Protocol("", "proxy, whole set", tuple(METRIC_LABELS), "proxy", ""),
     Protocol("fixed_subset_", "face network, fixed-size subset", tuple(METRIC_LABELS), "fixed", "subset"),
     Protocol("fixed_", "face network, whole set", tuple(METRIC_LABELS), "fixed", ""),
@@ -61,7 +68,7 @@ def metric_names(config: ml_collections.ConfigDict) -> Dict[str, str]:
   return {p.prefix + field: f"{METRIC_LABELS[field]} ({p.label})" for p in active(config) for field in p.fields}
 
 
-def whole_set_fields(embeddings: np.ndarray, labels: np.ndarray, k: int, alpha: float, prefix: str) -> dict:
+def metric_fields(embeddings: np.ndarray, labels: np.ndarray, k: int, alpha: float, prefix: str) -> dict:
   """{prefix + metric: value} of every metric of METRIC_LABELS on all rows."""
   report = quality.intrinsic_quality(embeddings, labels, k=k, alpha=alpha)
   return {prefix + name: float(getattr(report, name)) for name in METRIC_LABELS}
@@ -83,14 +90,14 @@ def subset_k(config: ml_collections.ConfigDict) -> int:
 def subset_fields(embeddings: np.ndarray, labels: np.ndarray, rows: List[np.ndarray],
                   config: ml_collections.ConfigDict, prefix: str) -> dict:
   """Every metric of METRIC_LABELS, the mean over the subsets `rows`."""
-  draws = [whole_set_fields(embeddings[r], labels[r], subset_k(config), config.iq.alpha, prefix) for r in rows]
+  draws = [metric_fields(embeddings[r], labels[r], subset_k(config), config.iq.alpha, prefix) for r in rows]
   return {name: float(np.mean([draw[name] for draw in draws])) for name in draws[0]}
 
 
 def crossfit_fields(half_embeddings: np.ndarray, labels: np.ndarray, half: np.ndarray, rows: List[np.ndarray],
-                    config: ml_collections.ConfigDict, subset_rank: float) -> dict:
+                    config: ml_collections.ConfigDict, rank: float) -> dict:
   """The cross-fitted Consis (mean over the subsets `rows` of `crossfit.out_of_sample_consistency`'s mean) and
-  its IQ with `subset_rank`, the fixed-size subset protocol's r̃.
+  its IQ with `rank`, the r̃ of its `rank_field`.
 
   Args:
     half_embeddings: float [2, n, d]: the variant's faces embedded by the proxies trained on half 0 and half 1.
@@ -99,4 +106,4 @@ def crossfit_fields(half_embeddings: np.ndarray, labels: np.ndarray, half: np.nd
   consistency = float(np.mean([np.nanmean(crossfit.out_of_sample_consistency(
       half_embeddings[:, r], labels[r], half[r], subset_k(config))) for r in rows]))
   return {"crossfit_consistency": consistency,
-          "crossfit_iq": config.iq.alpha * consistency + (1 - config.iq.alpha) * subset_rank}
+          "crossfit_iq": config.iq.alpha * consistency + (1 - config.iq.alpha) * rank}

@@ -44,6 +44,11 @@ def group_means(values, groups) -> np.ndarray:
   return np.array([values[groups == g].mean() for g in np.unique(groups)])
 
 
+def _percentile_interval(draws: np.ndarray, level: float) -> tuple:
+  """The (1 − level)/2 and (1 + level)/2 quantiles of finite `draws` (NaN, NaN without any)."""
+  return tuple(np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])) if len(draws) else (np.nan, np.nan)
+
+
 def bootstrap_interval(x, y, groups, statistic=spearman, resamples: int = 2000, level: float = 0.95,
                        seed: int = 0) -> dict:
   """Two-stage bootstrap interval of `statistic` between group means of x and y.
@@ -71,7 +76,7 @@ def bootstrap_interval(x, y, groups, statistic=spearman, resamples: int = 2000, 
     draws.append(statistic([x[r].mean() for r in rows], [y[r].mean() for r in rows]))
   draws = np.asarray(draws)
   defined = draws[np.isfinite(draws)]
-  low, high = (np.quantile(defined, [(1 - level) / 2, (1 + level) / 2]) if len(defined) else (np.nan, np.nan))
+  low, high = _percentile_interval(defined, level)
   estimate = statistic(group_means(x, groups), group_means(y, groups))
   return {"estimate": float(estimate), "low": float(low), "high": float(high),
           "defined": len(defined) / max(resamples, 1)}
@@ -102,8 +107,7 @@ def repeat_agreement(first, second, resamples: int = 2000, level: float = 0.95, 
   rng = np.random.default_rng(seed)
   draws = np.array([spearman(first[rows], second[rows])
                     for rows in (rng.integers(0, len(first), len(first)) for _ in range(resamples))])
-  defined = draws[np.isfinite(draws)]
-  low, high = np.quantile(defined, [(1 - level) / 2, (1 + level) / 2]) if len(defined) else (np.nan, np.nan)
+  low, high = _percentile_interval(draws[np.isfinite(draws)], level)
   estimate = spearman(first, second)
   ceiling = lambda r: (float(np.sqrt(spearman_brown(r, repeats))) if r > 0 else 0.0) if np.isfinite(r) else float("nan")
   return {"estimate": float(estimate), "low": float(low), "high": float(high), "ceiling": ceiling(estimate),
